@@ -1,0 +1,600 @@
+r"""First-order update rules: one pure function per optimizer, with explicit state.
+
+Every rule is a pair of functions, in the spirit of optax's ``init`` / ``update``::
+
+    state = rule.init(params)
+    params, state = rule.update(params, grad, state, **hparams)
+
+* ``params`` and ``grad`` are arrays of the same shape: a NumPy array, a PyTorch tensor, or a
+  Python float. The rules are **elementwise**, so the same code updates a point on a 2-D toy
+  surface (shape ``(2,)``), a batch of points (shape ``(N, 2)``), or one layer of the MNIST
+  network. Nothing is modified in place; a new array and a new state come back.
+* Hyperparameters use ``torch.optim``'s keyword names (``lr``, ``momentum``, ``dampening``,
+  ``betas``, ``eps``, ``weight_decay``, ``alpha``, ``initial_accumulator_value`` ...). They may
+  be floats or arrays that broadcast against ``params`` (a sweep over learning rates is one call
+  with ``lr`` of shape ``(N, 1)``).
+* ``state.step`` counts the updates already applied (0 after ``init``). It may be an ``int`` or a
+  0-d tensor (the compiled MNIST engine passes a tensor so that ``torch.compile`` does not
+  recompile every step); the rules use it only arithmetically.
+
+Each docstring gives the equation and its convention, next to the lines that compute it. Where
+the source papers and PyTorch differ (momentum as an EMA, ``eps`` inside or outside the square
+root, the first momentum step), an option selects either, and the default is PyTorch's, so that
+every rule is equal to its ``torch.optim`` twin (tested step by step in float64).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+try:  # torch is a hard dependency of the package, but the rules need it only for dispatch
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None  # type: ignore[assignment]
+
+Array = Any  # np.ndarray | torch.Tensor | float
+
+
+def _sqrt(x: Array) -> Array:
+    """Square root for NumPy arrays, tensors and floats alike."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.sqrt(x)
+    return np.sqrt(x)
+
+
+def _zeros_like(x: Array) -> Array:
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.zeros_like(x)
+    return np.zeros_like(np.asarray(x, dtype=float))
+
+
+def _full_like(x: Array, value: float) -> Array:
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.full_like(x, value)
+    return np.full_like(np.asarray(x, dtype=float), value)
+
+
+# --------------------------------------------------------------------------------------------
+# States
+# --------------------------------------------------------------------------------------------
+
+
+class StepState(NamedTuple):
+    """State of plain (S)GD: only the step counter."""
+
+    step: Any
+
+
+class MomentumState(NamedTuple):
+    """Velocity buffer ``buf`` (PyTorch's ``momentum_buffer``) and the step counter."""
+
+    step: Any
+    buf: Array
+
+
+class AdagradState(NamedTuple):
+    """Running sum of squared gradients (PyTorch's ``sum``)."""
+
+    step: Any
+    sum_sq: Array
+
+
+class RMSpropState(NamedTuple):
+    """EMA of squared gradients, EMA of gradients (centered variant), momentum buffer."""
+
+    step: Any
+    square_avg: Array
+    grad_avg: Array
+    buf: Array
+
+
+class AdamState(NamedTuple):
+    """First moment ``m`` (``exp_avg``) and second moment ``v`` (``exp_avg_sq``)."""
+
+    step: Any
+    m: Array
+    v: Array
+
+
+class NAdamState(NamedTuple):
+    """Adam's moments plus the running product of the momentum schedule ``mu_product``."""
+
+    step: Any
+    m: Array
+    v: Array
+    mu_product: Any
+
+
+# --------------------------------------------------------------------------------------------
+# SGD
+# --------------------------------------------------------------------------------------------
+
+
+def sgd_init(params: Array) -> StepState:
+    return StepState(step=0)
+
+
+def sgd_update(
+    params: Array, grad: Array, state: StepState, *, lr: float = 1e-3, weight_decay: float = 0.0
+) -> tuple[Array, StepState]:
+    r"""Gradient descent (full batch), SGD (one example) or minibatch SGD: the same rule.
+
+    .. math::  g_t = \nabla J(w_t) + \lambda w_t, \qquad w_{t+1} = w_t - \eta\, g_t
+
+    Which of the three it is depends only on the data the gradient was computed on.
+    ``weight_decay`` (:math:`\lambda`) is the L2 penalty folded into the gradient, as in
+    ``torch.optim.SGD``.
+    """
+    g = grad + weight_decay * params  # g_t = ∇J + λ w
+    return params - lr * g, StepState(state.step + 1)  # w ← w − η g
+
+
+# --------------------------------------------------------------------------------------------
+# Momentum (heavy ball) and Nesterov
+# --------------------------------------------------------------------------------------------
+
+
+def momentum_init(params: Array) -> MomentumState:
+    return MomentumState(step=0, buf=_zeros_like(params))
+
+
+def momentum_update(
+    params: Array,
+    grad: Array,
+    state: MomentumState,
+    *,
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> tuple[Array, MomentumState]:
+    r"""Polyak's heavy ball, in PyTorch's convention.
+
+    .. math::
+        v_{t+1} = \mu\, v_t + (1 - \tau)\, g_t, \qquad w_{t+1} = w_t - \eta\, v_{t+1}
+
+    with momentum :math:`\mu` and dampening :math:`\tau`.
+
+    * ``dampening=0`` (PyTorch's default) accumulates gradients: in a steady state the step is
+      :math:`\eta\, g / (1-\mu)`, ten times the plain step for :math:`\mu = 0.9`.
+    * ``dampening=momentum`` gives the first paper's EMA form
+      :math:`v = (1-\beta)\, g + \beta\, v`: the buffer is an average of gradients, and the same
+      trajectory as the accumulating form needs the learning rate :math:`\eta / (1-\beta)`.
+    * PyTorch copies the first gradient into the buffer (``buf = g`` on step 1, no dampening).
+      That equals a zero buffer with :math:`\tau = 0` on the first step, which is what the
+      ``first`` factor below does; the two conventions differ only when ``dampening > 0``.
+
+    ``nesterov=True`` steps along :math:`g_t + \mu v_{t+1}` instead (see :func:`nesterov_update`).
+    """
+    g = grad + weight_decay * params
+    first = state.step == 0  # PyTorch: buf ← g on the first step
+    tau = dampening * (1 - first)
+    buf = momentum * state.buf + (1 - tau) * g  # v ← μ v + (1 − τ) g
+    direction = g + momentum * buf if nesterov else buf
+    return params - lr * direction, MomentumState(state.step + 1, buf)  # w ← w − η v
+
+
+def nesterov_update(
+    params: Array,
+    grad: Array,
+    state: MomentumState,
+    *,
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+) -> tuple[Array, MomentumState]:
+    r"""Nesterov's accelerated gradient in the form PyTorch (and Sutskever et al. 2013) use.
+
+    The look-ahead form evaluates the gradient at :math:`w_t - \eta\mu v_t`. Substituting the
+    look-ahead point as the stored variable gives an update that needs only the gradient at the
+    stored weights:
+
+    .. math::
+        v_{t+1} = \mu\, v_t + g_t, \qquad w_{t+1} = w_t - \eta\,(g_t + \mu\, v_{t+1})
+
+    i.e. a heavy-ball step whose direction is corrected by one more momentum term.
+    """
+    return momentum_update(
+        params, grad, state, lr=lr, momentum=momentum, dampening=dampening,
+        weight_decay=weight_decay, nesterov=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# AdaGrad
+# --------------------------------------------------------------------------------------------
+
+
+def adagrad_init(params: Array, initial_accumulator_value: float = 0.0) -> AdagradState:
+    return AdagradState(step=0, sum_sq=_full_like(params, initial_accumulator_value))
+
+
+def adagrad_update(
+    params: Array,
+    grad: Array,
+    state: AdagradState,
+    *,
+    lr: float = 1e-2,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    initial_accumulator_value: float = 0.0,
+) -> tuple[Array, AdagradState]:
+    r"""AdaGrad (Duchi, Hazan & Singer 2011): a per-coordinate step that shrinks with the
+    gradients seen so far.
+
+    .. math::
+        G_t = G_{t-1} + g_t^2, \qquad
+        w_{t+1} = w_t - \frac{\eta_t}{\sqrt{G_t} + \epsilon}\, g_t, \qquad
+        \eta_t = \frac{\eta}{1 + (t-1)\,\text{lr\_decay}}
+
+    :math:`G_0` is ``initial_accumulator_value`` (0 in PyTorch, 0.1 in Keras); ``eps`` is 1e-10
+    in PyTorch, 1e-7 in Keras. ``initial_accumulator_value`` is read by :func:`adagrad_init`;
+    it is accepted here so that one dict of hyperparameters serves both.
+    """
+    t = state.step + 1
+    g = grad + weight_decay * params
+    clr = lr / (1 + (t - 1) * lr_decay)
+    sum_sq = state.sum_sq + g * g  # G ← G + g²
+    return params - clr * g / (_sqrt(sum_sq) + eps), AdagradState(t, sum_sq)
+
+
+# --------------------------------------------------------------------------------------------
+# RMSprop
+# --------------------------------------------------------------------------------------------
+
+
+def rmsprop_init(params: Array) -> RMSpropState:
+    z = _zeros_like(params)
+    return RMSpropState(step=0, square_avg=z, grad_avg=z, buf=z)
+
+
+def rmsprop_update(
+    params: Array,
+    grad: Array,
+    state: RMSpropState,
+    *,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    eps_inside_sqrt: bool = False,
+) -> tuple[Array, RMSpropState]:
+    r"""RMSprop (Tieleman & Hinton 2012): AdaGrad with a leaky (EMA) sum of squared gradients.
+
+    .. math::
+        s_t = \alpha\, s_{t-1} + (1-\alpha)\, g_t^2, \qquad
+        w_{t+1} = w_t - \eta\, \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    * PyTorch puts :math:`\epsilon` **outside** the root and calls the decay ``alpha`` (0.99);
+      Keras calls it ``rho`` (0.9) and uses eps 1e-7; the papers write
+      :math:`w - \eta\, g/\sqrt{s + \epsilon}`: set ``eps_inside_sqrt=True`` for that. With
+      :math:`\epsilon = 10^{-8}` the two differ only where :math:`\sqrt{s}` is below about
+      :math:`10^{-4}`, where eps inside the root caps the step at :math:`\eta g/\sqrt{\epsilon}`.
+    * ``centered=True`` divides by an estimate of the standard deviation,
+      :math:`\sqrt{s_t - \bar g_t^2}`, with :math:`\bar g_t` the EMA of gradients.
+    * ``momentum > 0`` keeps a buffer :math:`b \leftarrow \mu b + g/(\sqrt{s}+\epsilon)` and
+      steps :math:`w \leftarrow w - \eta b`, as ``torch.optim.RMSprop`` does.
+    """
+    g = grad + weight_decay * params
+    square_avg = alpha * state.square_avg + (1 - alpha) * g * g  # s ← α s + (1 − α) g²
+    grad_avg = state.grad_avg
+    second = square_avg
+    if centered:
+        grad_avg = alpha * grad_avg + (1 - alpha) * g
+        second = square_avg - grad_avg * grad_avg
+    denom = _sqrt(second + eps) if eps_inside_sqrt else _sqrt(second) + eps
+    buf = state.buf
+    if momentum > 0:
+        buf = momentum * buf + g / denom
+        new_params = params - lr * buf
+    else:
+        new_params = params - lr * g / denom  # w ← w − η g / (√s + ε)
+    return new_params, RMSpropState(state.step + 1, square_avg, grad_avg, buf)
+
+
+# --------------------------------------------------------------------------------------------
+# Adam and AdamW
+# --------------------------------------------------------------------------------------------
+
+
+def adam_init(params: Array) -> AdamState:
+    return AdamState(step=0, m=_zeros_like(params), v=_zeros_like(params))
+
+
+def _adam_step(
+    params: Array,
+    g: Array,
+    state: AdamState,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    bias_correction: bool,
+    eps_inside_sqrt: bool,
+) -> tuple[Array, AdamState]:
+    beta1, beta2 = betas
+    t = state.step + 1
+    m = beta1 * state.m + (1 - beta1) * g  # m ← β₁ m + (1 − β₁) g
+    v = beta2 * state.v + (1 - beta2) * g * g  # v ← β₂ v + (1 − β₂) g²
+    if bias_correction:
+        m_hat = m / (1 - beta1**t)  # m̂ = m / (1 − β₁ᵗ)
+        v_hat = v / (1 - beta2**t)  # v̂ = v / (1 − β₂ᵗ)
+    else:
+        m_hat, v_hat = m, v
+    denom = _sqrt(v_hat + eps) if eps_inside_sqrt else _sqrt(v_hat) + eps
+    return params - lr * m_hat / denom, AdamState(t, m, v)  # w ← w − η m̂ / (√v̂ + ε)
+
+
+def adam_update(
+    params: Array,
+    grad: Array,
+    state: AdamState,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    bias_correction: bool = True,
+    eps_inside_sqrt: bool = False,
+) -> tuple[Array, AdamState]:
+    r"""Adam (Kingma & Ba 2015): momentum on the gradient, RMSprop on its scale, both corrected
+    for starting at zero.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+        \hat m_t = \frac{m_t}{1-\beta_1^t}, \quad \hat v_t = \frac{v_t}{1-\beta_2^t}, \quad
+        w_{t+1} = w_t - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+    * ``weight_decay`` is **L2 regularization**: :math:`\lambda w` is added to the gradient
+      before the moments, so it is rescaled by :math:`1/\sqrt{\hat v}` like the gradient
+      (that is what ``torch.optim.Adam`` does; compare :func:`adamw_update`).
+    * ``bias_correction=False`` drops the two divisions. Both moments then start near zero, but
+      :math:`\sqrt{v}` is shrunk less than :math:`m`: the first step is
+      :math:`\eta (1-\beta_1)/\sqrt{1-\beta_2} \approx 3.16\,\eta` per coordinate for the
+      default betas. With the correction it is :math:`\approx \eta` (chapter 7 measures both).
+    * ``eps_inside_sqrt=True`` gives the papers' :math:`\hat m / \sqrt{\hat v + \epsilon}`.
+    """
+    g = grad + weight_decay * params  # L2: coupled with the adaptive scaling
+    return _adam_step(params, g, state, lr, betas, eps, bias_correction, eps_inside_sqrt)
+
+
+def adamw_update(
+    params: Array,
+    grad: Array,
+    state: AdamState,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    bias_correction: bool = True,
+    eps_inside_sqrt: bool = False,
+) -> tuple[Array, AdamState]:
+    r"""AdamW (Loshchilov & Hutter 2019): Adam with **decoupled** weight decay.
+
+    .. math::
+        w_t' = (1 - \eta\lambda)\, w_t, \qquad
+        w_{t+1} = w_t' - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+    The decay shrinks every weight by the same factor, whatever its gradient scale; in Adam's L2
+    form a weight with large gradients is barely decayed. PyTorch's default ``weight_decay`` is
+    0.01 and the decay is multiplied by ``lr`` (some papers write :math:`w - \lambda w`).
+    """
+    decayed = params * (1 - lr * weight_decay)  # w ← (1 − ηλ) w
+    return _adam_step(decayed, grad, state, lr, betas, eps, bias_correction, eps_inside_sqrt)
+
+
+# --------------------------------------------------------------------------------------------
+# NAdamW: the second paper's combined method
+# --------------------------------------------------------------------------------------------
+
+
+def nadamw_init(params: Array) -> NAdamState:
+    return NAdamState(step=0, m=_zeros_like(params), v=_zeros_like(params), mu_product=1.0)
+
+
+def nadamw_update(
+    params: Array,
+    grad: Array,
+    state: NAdamState,
+    *,
+    lr: float = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    momentum_decay: float = 4e-3,
+) -> tuple[Array, NAdamState]:
+    r"""The combined method: Adam's adaptivity + Nesterov momentum + AdamW's decoupled decay.
+
+    Nesterov momentum inside Adam (Dozat 2016, "NAdam") replaces :math:`\hat m_t` by a look-ahead
+    mix of the new moment and the current gradient. With the momentum schedule
+    :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\,\psi})` (:math:`\psi` = ``momentum_decay``)
+    and :math:`\Pi_t = \prod_{i \le t} \mu_i`:
+
+    .. math::
+        w_t' = (1-\eta\lambda)\, w_t, \quad
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
+
+        w_{t+1} = w_t' - \eta\, \frac{
+            \frac{1-\mu_t}{1-\Pi_t}\, g_t + \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\, m_t
+        }{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+
+    This is ``torch.optim.NAdam(..., decoupled_weight_decay=True)``. With a constant
+    :math:`\mu_t = \beta_1` it reduces to :math:`\hat m` replaced by
+    :math:`\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)`: the Nesterov look-ahead.
+    """
+    beta1, beta2 = betas
+    t = state.step + 1
+    decayed = params * (1 - lr * weight_decay)  # decoupled decay, as AdamW
+    mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product = state.mu_product * mu
+    m = beta1 * state.m + (1 - beta1) * grad
+    v = beta2 * state.v + (1 - beta2) * grad * grad
+    denom = _sqrt(v / (1 - beta2**t)) + eps
+    coef_grad = lr * (1 - mu) / (1 - mu_product)
+    coef_m = lr * mu_next / (1 - mu_product * mu_next)
+    new_params = decayed - coef_grad * grad / denom - coef_m * m / denom
+    return new_params, NAdamState(t, m, v, mu_product)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry, defaults and validation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """An allowed interval for a hyperparameter, used for the error messages."""
+
+    low: float
+    high: float
+    low_closed: bool
+    high_closed: bool
+
+    def __contains__(self, x: float) -> bool:
+        lo_ok = x >= self.low if self.low_closed else x > self.low
+        hi_ok = x <= self.high if self.high_closed else x < self.high
+        return bool(lo_ok and hi_ok)
+
+    def __str__(self) -> str:
+        hi = "inf" if math.isinf(self.high) else f"{self.high:g}"
+        return f"{'[' if self.low_closed else '('}{self.low:g}, {hi}{']' if self.high_closed else ')'}"
+
+
+POSITIVE = Range(0.0, math.inf, False, False)
+NONNEGATIVE = Range(0.0, math.inf, True, False)
+UNIT_OPEN_RIGHT = Range(0.0, 1.0, True, False)
+UNIT_CLOSED = Range(0.0, 1.0, True, True)
+
+_RANGES: dict[str, Range] = {
+    "lr": POSITIVE,
+    "eps": POSITIVE,
+    "weight_decay": NONNEGATIVE,
+    "momentum": UNIT_OPEN_RIGHT,
+    "dampening": UNIT_CLOSED,
+    "alpha": UNIT_OPEN_RIGHT,
+    "betas": UNIT_OPEN_RIGHT,
+    "lr_decay": NONNEGATIVE,
+    "initial_accumulator_value": NONNEGATIVE,
+    "momentum_decay": NONNEGATIVE,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One update rule: its ``init`` and ``update`` functions, defaults and torch.optim twin."""
+
+    name: str
+    init: Callable[..., Any]
+    update: Callable[..., tuple[Array, Any]]
+    defaults: Mapping[str, Any]
+    torch_twin: str
+    summary: str
+    init_keys: tuple[str, ...] = field(default=())
+
+    def init_state(self, params: Array, **hparams: Any) -> Any:
+        """``init`` with the hyperparameters it reads (AdaGrad's initial accumulator)."""
+        return self.init(params, **{k: hparams[k] for k in self.init_keys if k in hparams})
+
+
+RULES: dict[str, Rule] = {
+    "sgd": Rule("sgd", sgd_init, sgd_update, {"lr": 1e-3, "weight_decay": 0.0},
+                "SGD", "gradient descent / SGD / minibatch SGD"),
+    "momentum": Rule("momentum", momentum_init, momentum_update,
+                     {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+                     "SGD(momentum=..., dampening=...)", "Polyak's heavy ball"),
+    "nesterov": Rule("nesterov", momentum_init, nesterov_update,
+                     {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+                     "SGD(momentum=..., nesterov=True)", "Nesterov's accelerated gradient"),
+    "adagrad": Rule("adagrad", adagrad_init, adagrad_update,
+                    {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "eps": 1e-10,
+                     "initial_accumulator_value": 0.0},
+                    "Adagrad", "per-coordinate steps from the sum of squared gradients",
+                    init_keys=("initial_accumulator_value",)),
+    "rmsprop": Rule("rmsprop", rmsprop_init, rmsprop_update,
+                    {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
+                     "centered": False, "eps_inside_sqrt": False},
+                    "RMSprop", "per-coordinate steps from an EMA of squared gradients"),
+    "adam": Rule("adam", adam_init, adam_update,
+                 {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                  "bias_correction": True, "eps_inside_sqrt": False},
+                 "Adam", "momentum + RMSprop scaling + bias correction"),
+    "adamw": Rule("adamw", adam_init, adamw_update,
+                  {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,
+                   "bias_correction": True, "eps_inside_sqrt": False},
+                  "AdamW", "Adam with decoupled weight decay"),
+    "nadamw": Rule("nadamw", nadamw_init, nadamw_update,
+                   {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,
+                    "momentum_decay": 4e-3},
+                   "NAdam(decoupled_weight_decay=True)",
+                   "the combined method: Adam + Nesterov momentum + decoupled weight decay"),
+}
+
+#: The elementwise first-order rules, in the course's order.
+FIRST_ORDER: tuple[str, ...] = tuple(RULES)
+
+
+def get_rule(name: str) -> Rule:
+    """The rule called ``name``; a ``ValueError`` lists the known names otherwise."""
+    try:
+        return RULES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown optimizer {name!r}: choose one of {', '.join(RULES)}"
+        ) from None
+
+
+def _check_value(rule: str, key: str, value: Any) -> None:
+    rng = _RANGES.get(key)
+    if rng is None or isinstance(value, bool):
+        return
+    if key == "betas":
+        try:
+            b1, b2 = value
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{rule}: betas must be a pair (beta1, beta2), each in {rng}; got {value!r}"
+            ) from None
+        for i, b in enumerate((b1, b2), start=1):
+            arr = np.asarray(b.detach().cpu() if hasattr(b, "detach") else b, dtype=float)
+            if not np.all([float(x) in rng for x in arr.ravel()]):
+                raise ValueError(f"{rule}: beta{i} must be in {rng}; got {b!r}")
+        return
+    arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float)
+    bad = [float(x) for x in arr.ravel() if float(x) not in rng]  # NaN fails every comparison
+    if bad:
+        raise ValueError(f"{rule}: {key} must be in {rng}; got {bad[0]:g}")
+
+
+def resolve_hparams(name: str, **hparams: Any) -> dict[str, Any]:
+    """The rule's defaults overridden by ``hparams``, validated.
+
+    Raises ``ValueError`` for an unknown optimizer, an unknown hyperparameter (naming the ones
+    the rule takes) or a value outside its range (naming the range), e.g.
+    ``adam: lr must be in (0, inf); got -0.1``.
+    """
+    rule = get_rule(name)
+    unknown = sorted(set(hparams) - set(rule.defaults))
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown hyperparameter {unknown[0]!r}; it takes "
+            f"{', '.join(rule.defaults)}"
+        )
+    resolved = {**rule.defaults, **hparams}
+    for key, value in resolved.items():
+        _check_value(name, key, value)
+    if name == "nesterov" and np.any(np.asarray(resolved["dampening"]) != 0):
+        raise ValueError("nesterov: dampening must be 0 (as in torch.optim.SGD(nesterov=True))")
+    return resolved

@@ -1,0 +1,66 @@
+"""``torch.optim.Optimizer`` adapters around the pure update rules of :mod:`optlab.rules`.
+
+``make_optimizer("adam", model.parameters(), lr=1e-3)`` behaves like ``torch.optim.Adam`` but
+every step calls :func:`optlab.rules.adam_update`: the course's code, not a second copy of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from .rules import RULES, get_rule, resolve_hparams
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """Applies one :class:`optlab.rules.Rule` to every parameter tensor (the rules are
+    elementwise, so a tensor of any shape is a flat vector to them)."""
+
+    def __init__(self, params: Iterable[Any], rule: str, **hparams: Any) -> None:
+        self.rule = get_rule(rule)
+        defaults = resolve_hparams(rule, **hparams)
+        super().__init__(params, defaults)
+        for group in self.param_groups:  # per-group overrides are validated too
+            resolve_hparams(rule, **{k: group[k] for k in self.rule.defaults})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            hp = {k: group[k] for k in self.rule.defaults}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "rule_state" not in state:
+                    state["rule_state"] = self.rule.init_state(p.detach(), **hp)
+                new_p, state["rule_state"] = self.rule.update(
+                    p.detach(), p.grad, state["rule_state"], **hp
+                )
+                p.copy_(new_p)
+        return loss
+
+
+#: Every name ``make_optimizer`` accepts: the eight first-order rules and L-BFGS.
+OPTIMIZERS: tuple[str, ...] = (*RULES, "lbfgs")
+
+
+def make_optimizer(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Optimizer:
+    """A ``torch.optim.Optimizer`` running the course's rule ``name``.
+
+    ``hparams`` take ``torch.optim``'s keyword names. ``"lbfgs"`` returns a closure-based
+    optimizer built on the two-loop recursion of :mod:`optlab.second_order`.
+    Raises ``ValueError`` for an unknown name or an out-of-range hyperparameter.
+    """
+    if name == "lbfgs":
+        from .second_order import LBFGSOptimizer
+
+        return LBFGSOptimizer(params, **hparams)
+    if name not in RULES:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    return RuleOptimizer(params, name, **hparams)
