@@ -154,3 +154,13 @@ def test_invalid_hyperparameters_raise_clear_errors(name, kwargs, fragment):
     with pytest.raises(ValueError) as err:
         make_optimizer(name, [w], **kwargs)
     assert fragment in str(err.value)
+
+
+def test_rmsprop_momentum_can_be_swept_as_an_array():
+    rule = get_rule("rmsprop")
+    p, g = np.ones((3, 2)), np.full((3, 2), 0.5)
+    mom = np.array([[0.0], [0.5], [0.9]])
+    swept, _ = rule.update(p, g, rule.init(p), lr=0.1, momentum=mom)
+    for i, m in enumerate(mom[:, 0]):
+        single, _ = rule.update(p[i], g[i], rule.init(p[i]), lr=0.1, momentum=float(m))
+        np.testing.assert_allclose(swept[i], single, rtol=0, atol=1e-15)

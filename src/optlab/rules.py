@@ -47,16 +47,22 @@ def _sqrt(x: Array) -> Array:
     return np.sqrt(x)
 
 
+def _float_array(x: Array) -> np.ndarray:
+    """``x`` as a NumPy array, keeping a floating dtype (float32 stays float32)."""
+    arr = np.asarray(x)
+    return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.float64)
+
+
 def _zeros_like(x: Array) -> Array:
     if torch is not None and isinstance(x, torch.Tensor):
         return torch.zeros_like(x)
-    return np.zeros_like(np.asarray(x, dtype=float))
+    return np.zeros_like(_float_array(x))
 
 
 def _full_like(x: Array, value: float) -> Array:
     if torch is not None and isinstance(x, torch.Tensor):
         return torch.full_like(x, value)
-    return np.full_like(np.asarray(x, dtype=float), value)
+    return np.full_like(_float_array(x), value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,8 +179,9 @@ def momentum_update(
     ``nesterov=True`` steps along :math:`g_t + \mu v_{t+1}` instead (see :func:`nesterov_update`).
     """
     g = grad + weight_decay * params
-    first = state.step == 0  # PyTorch: buf ← g on the first step
-    tau = dampening * (1 - first)
+    # PyTorch: buf ← g on the first step, i.e. no dampening then. ``step > 0`` is a bool (or a
+    # bool tensor when the step is a 0-d tensor), so this stays pure arithmetic.
+    tau = dampening * (state.step > 0)
     buf = momentum * state.buf + (1 - tau) * g  # v ← μ v + (1 − τ) g
     direction = g + momentum * buf if nesterov else buf
     return params - lr * direction, MomentumState(state.step + 1, buf)  # w ← w − η v
@@ -294,11 +301,11 @@ def rmsprop_update(
         second = square_avg - grad_avg * grad_avg
     denom = _sqrt(second + eps) if eps_inside_sqrt else _sqrt(second) + eps
     buf = state.buf
-    if momentum > 0:
+    if isinstance(momentum, (int, float)) and momentum == 0:
+        new_params = params - lr * g / denom  # w ← w − η g / (√s + ε)
+    else:  # an array of momenta (a sweep) may hold zeros: b = 0·b + g/(√s+ε) is the plain step
         buf = momentum * buf + g / denom
         new_params = params - lr * buf
-    else:
-        new_params = params - lr * g / denom  # w ← w − η g / (√s + ε)
     return new_params, RMSpropState(state.step + 1, square_avg, grad_avg, buf)
 
 
@@ -470,7 +477,8 @@ class Range:
 
     def __str__(self) -> str:
         hi = "inf" if math.isinf(self.high) else f"{self.high:g}"
-        return f"{'[' if self.low_closed else '('}{self.low:g}, {hi}{']' if self.high_closed else ')'}"
+        left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
+        return f"{left}{self.low:g}, {hi}{right}"
 
 
 POSITIVE = Range(0.0, math.inf, False, False)

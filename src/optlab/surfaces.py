@@ -1,0 +1,402 @@
+r"""Two-dimensional toy loss surfaces, with analytic gradients and Hessians.
+
+Every surface is a :class:`Surface`: a loss :math:`f(x, y)` with its gradient and Hessian written
+out by hand (no autograd), a box for plots, its global minima and a start point that makes a good
+demo. The functions are vectorized over points stored in the last axis::
+
+    s = get_surface("rosenbrock")
+    s.f(np.zeros((100, 100, 2)))        # (100, 100)      -- a grid, for contour plots
+    s.grad(np.array([[0.0, 1.0]]))      # (1, 2)
+    s.hessian([1.0, 1.0])               # (2, 2)
+
+The surfaces and what each one shows:
+
+* ``quadratic`` -- :math:`\tfrac12 x^\top A x` with :math:`A = s\,R_\theta\,
+  \mathrm{diag}(1, \kappa)\,R_\theta^\top`: an ill-conditioned valley (condition number
+  :math:`\kappa`), rotated by :math:`\theta` so that the valley need not follow the axes. Build
+  other ones with :func:`quadratic`.
+* ``rosenbrock`` -- the curved banana valley (:math:`a = 1, b = 100`): easy to find, slow to follow.
+* ``beale`` -- flat plateaus and sharp ridges; the minimum sits at the end of a narrow valley.
+* ``himmelblau`` -- four global minima: which one a method reaches depends on its path.
+* ``saddle`` -- :math:`x^2 - y^2`: no minimum at all; shows how methods escape a saddle point.
+* ``rastrigin`` -- a parabola covered in a lattice of local minima (:math:`A = 10`).
+
+Each formula is written once, over two coordinates ``x, y`` and a math namespace (``numpy`` for
+arrays, :mod:`math` for Python floats): :func:`optlab.trajectory` uses the float form for a single
+path, where NumPy's per-call overhead on two-element arrays would dominate the run time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+Bounds = tuple[tuple[float, float], tuple[float, float]]
+# Component forms: (x, y, namespace) -> value, (gx, gy), (hxx, hxy, hyy).
+_F = Callable[[Any, Any, Any], Any]
+_G = Callable[[Any, Any, Any], tuple[Any, Any]]
+_H = Callable[[Any, Any, Any], tuple[Any, Any, Any]]
+
+
+def _points(x: Any) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim == 0 or arr.shape[-1] != 2:
+        raise ValueError(f"points must have shape (..., 2); got shape {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Surface:
+    """A 2-D loss surface with analytic derivatives.
+
+    Attributes
+    ----------
+    name : str
+        The key in :data:`SURFACES`.
+    latex : str
+        The formula, as LaTeX (without ``$``), for the chapters.
+    minima : np.ndarray
+        The global minima, shape ``(k, 2)``; ``(0, 2)`` when there is none (``saddle``).
+    bounds : ((xmin, xmax), (ymin, ymax))
+        The box to plot; :func:`optlab.trajectory` also measures divergence from it.
+    start : np.ndarray
+        A start point, shape ``(2,)``, that makes a good demo.
+    params : Mapping
+        The parameters the surface was built with (e.g. ``condition``, ``angle``, ``A``).
+    """
+
+    name: str
+    latex: str
+    minima: np.ndarray
+    bounds: Bounds
+    start: np.ndarray
+    params: Mapping[str, Any]
+    fxy: _F = field(repr=False)
+    gxy: _G = field(repr=False)
+    hxy: _H = field(repr=False)
+
+    def f(self, x: Any) -> np.ndarray:
+        """The loss at points ``x`` of shape ``(..., 2)``; returns shape ``(...)`` (a NumPy
+        float for a single point)."""
+        p = _points(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(self.fxy(p[..., 0], p[..., 1], np), dtype=float)[()]
+
+    def grad(self, x: Any) -> np.ndarray:
+        """The gradient at points ``x`` of shape ``(..., 2)``; returns shape ``(..., 2)``."""
+        p = _points(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            gx, gy = self.gxy(p[..., 0], p[..., 1], np)
+        out = np.empty(p.shape, dtype=float)
+        out[..., 0] = gx
+        out[..., 1] = gy
+        return out
+
+    def hessian(self, x: Any) -> np.ndarray:
+        """The symmetric Hessian at points ``x`` of shape ``(..., 2)``; returns ``(..., 2, 2)``."""
+        p = _points(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            hxx, hxy, hyy = self.hxy(p[..., 0], p[..., 1], np)
+        out = np.empty((*p.shape, 2), dtype=float)
+        out[..., 0, 0] = hxx
+        out[..., 0, 1] = hxy
+        out[..., 1, 0] = hxy
+        out[..., 1, 1] = hyy
+        return out
+
+    def noisy_grad(self, x: Any, sigma: float, rng: Any = None) -> np.ndarray:
+        r"""The gradient plus Gaussian noise: :math:`\nabla f(x) + \sigma\,\xi`,
+        :math:`\xi \sim \mathcal N(0, I)`.
+
+        This models **minibatch noise**: a minibatch gradient is an unbiased estimate of the
+        full-batch gradient whose error is, by the central limit theorem, roughly Gaussian with a
+        standard deviation that shrinks like :math:`1/\sqrt{\text{batch size}}`. A larger
+        ``sigma`` plays the part of a smaller batch. ``rng`` is a ``numpy.random.Generator``, a
+        seed or ``None``.
+        """
+        g = self.grad(x)
+        if sigma == 0:
+            return g
+        return g + sigma * np.random.default_rng(rng).standard_normal(g.shape)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """The widths of the plotting box, ``(xmax - xmin, ymax - ymin)``."""
+        (x0, x1), (y0, y1) = self.bounds
+        return (x1 - x0, y1 - y0)
+
+    def grid(self, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``X, Y, Z`` on an ``n`` by ``n`` grid over :attr:`bounds`, ready for ``contour``."""
+        (x0, x1), (y0, y1) = self.bounds
+        X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+        return X, Y, self.f(np.stack([X, Y], axis=-1))
+
+    def with_start(self, start: Any) -> Surface:
+        """The same surface with another default start point."""
+        return replace(self, start=np.asarray(start, dtype=float).reshape(2))
+
+    def __repr__(self) -> str:
+        extra = {k: v for k, v in self.params.items() if k != "A"}
+        args = ", ".join(f"{k}={v:g}" for k, v in extra.items())
+        return f"Surface({self.name}{', ' + args if args else ''})"
+
+
+def _make(
+    name: str, latex: str, minima: Any, bounds: Bounds, start: Any, fxy: _F, gxy: _G, hxy: _H,
+    **params: Any,
+) -> Surface:
+    m = np.asarray(minima, dtype=float).reshape(-1, 2)
+    m.flags.writeable = False
+    s = np.asarray(start, dtype=float).reshape(2)
+    s.flags.writeable = False
+    b = tuple((float(lo), float(hi)) for lo, hi in bounds)
+    return Surface(name, latex, m, b, s, MappingProxyType(dict(params)), fxy, gxy, hxy)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# The surfaces
+# --------------------------------------------------------------------------------------------
+
+
+def quadratic(condition: float = 10.0, angle: float = 0.0, scale: float = 1.0) -> Surface:
+    r"""The quadratic bowl :math:`f(w) = \tfrac12 w^\top A w`,
+    :math:`A = s\, R_\theta\, \mathrm{diag}(1, \kappa)\, R_\theta^\top`.
+
+    ``condition`` (:math:`\kappa \ge 1`) is the ratio of the two curvatures, ``angle``
+    (:math:`\theta`, radians) rotates the valley away from the axes and ``scale``
+    (:math:`s > 0`) is the smaller curvature: the eigenvalues of the Hessian :math:`A` are
+    :math:`s` and :math:`s\kappa`. Gradient descent converges for :math:`\eta < 2/(s\kappa)`.
+    The Hessian is exactly :math:`A` (available as ``surface.params["A"]``).
+    """
+    if not (np.isfinite(condition) and condition >= 1):
+        raise ValueError(f"quadratic: condition must be >= 1; got {condition!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"quadratic: scale must be > 0; got {scale!r}")
+    if not np.isfinite(angle):
+        raise ValueError(f"quadratic: angle must be finite; got {angle!r}")
+    c, s = math.cos(angle), math.sin(angle)
+    R = np.array([[c, -s], [s, c]])
+    A = scale * (R @ np.diag([1.0, float(condition)]) @ R.T)
+    A = 0.5 * (A + A.T)  # exactly symmetric
+    A.flags.writeable = False
+    a, b, d = float(A[0, 0]), float(A[0, 1]), float(A[1, 1])
+
+    def fxy(x, y, m):
+        return 0.5 * (a * x * x + 2.0 * b * x * y + d * y * y)
+
+    def gxy(x, y, m):
+        return a * x + b * y, b * x + d * y
+
+    def hxy(x, y, m):
+        one = 0.0 * x + 1.0  # broadcast the constants to the points' shape
+        return a * one, b * one, d * one
+
+    latex = (
+        r"f(w) = \tfrac12\, w^\top A w,\quad A = "
+        + (f"{scale:g}\\," if scale != 1 else "")
+        + r"R_\theta \begin{pmatrix} 1 & 0 \\ 0 & "
+        + f"{condition:g}"
+        + r" \end{pmatrix} R_\theta^\top,\ \theta = "
+        + f"{angle:.3g}"
+    )
+    # Start high on the steep wall and far along the shallow direction: GD zig-zags.
+    start = R @ np.array([-1.5, 1.0])
+    return _make(
+        "quadratic", latex, [[0.0, 0.0]], ((-2.0, 2.0), (-2.0, 2.0)), start, fxy, gxy, hxy,
+        condition=float(condition), angle=float(angle), scale=float(scale), A=A,
+    )
+
+
+def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
+    r"""Rosenbrock's banana :math:`f = (a - x)^2 + b\,(y - x^2)^2`, minimum at :math:`(a, a^2)`."""
+    if not b > 0:
+        raise ValueError(f"rosenbrock: b must be > 0; got {b!r}")
+
+    def fxy(x, y, m):
+        u, v = a - x, y - x * x
+        return u * u + b * v * v
+
+    def gxy(x, y, m):
+        v = y - x * x
+        return -2.0 * (a - x) - 4.0 * b * x * v, 2.0 * b * v
+
+    def hxy(x, y, m):
+        return 2.0 - 4.0 * b * y + 12.0 * b * x * x, -4.0 * b * x, 2.0 * b + 0.0 * x
+
+    latex = f"f(x, y) = ({a:g} - x)^2 + {b:g}\\,(y - x^2)^2"
+    y_box = (min(-1.0, a * a - 2.0), max(3.0, a * a + 2.0))
+    return _make(
+        "rosenbrock", latex, [[a, a * a]], ((a - 3.0, a + 1.0), y_box),
+        (round(a - 2.2, 12), a * a), fxy, gxy, hxy, a=float(a), b=float(b),
+    )
+
+
+def beale() -> Surface:
+    r"""Beale's function
+    :math:`(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2`, minimum at (3, 0.5)."""
+
+    def fxy(x, y, m):
+        y2 = y * y
+        u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y2 * y
+        return u1 * u1 + u2 * u2 + u3 * u3
+
+    def gxy(x, y, m):
+        y2 = y * y
+        y3 = y2 * y
+        u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y3
+        gx = 2.0 * (u1 * (y - 1.0) + u2 * (y2 - 1.0) + u3 * (y3 - 1.0))
+        gy = 2.0 * x * (u1 + 2.0 * y * u2 + 3.0 * y2 * u3)
+        return gx, gy
+
+    def hxy(x, y, m):
+        y2 = y * y
+        y3 = y2 * y
+        u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y3
+        a1, a2, a3 = y - 1.0, y2 - 1.0, y3 - 1.0  # d u_i / dx
+        b1, b2, b3 = x, 2.0 * x * y, 3.0 * x * y2  # d u_i / dy
+        hxx = 2.0 * (a1 * a1 + a2 * a2 + a3 * a3)
+        hxy_ = 2.0 * (a1 * b1 + u1 + a2 * b2 + 2.0 * y * u2 + a3 * b3 + 3.0 * y2 * u3)
+        hyy = 2.0 * (b1 * b1 + b2 * b2 + 2.0 * x * u2 + b3 * b3 + 6.0 * x * y * u3)
+        return hxx, hxy_, hyy
+
+    latex = r"f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2"
+    return _make(
+        "beale", latex, [[3.0, 0.5]], ((-4.5, 4.5), (-4.5, 4.5)), (1.0, 1.5), fxy, gxy, hxy
+    )
+
+
+#: Himmelblau's four minima (all with f = 0), to full double precision.
+_HIMMELBLAU_MINIMA = (
+    (3.0, 2.0),
+    (-2.805118086952745, 3.131312518250573),
+    (-3.7793102533777469, -3.2831859912861696),
+    (3.5844283403304917, -1.8481265269644034),
+)
+
+
+def himmelblau() -> Surface:
+    r"""Himmelblau's function :math:`(x^2 + y - 11)^2 + (x + y^2 - 7)^2`: four global minima."""
+
+    def fxy(x, y, m):
+        p, q = x * x + y - 11.0, x + y * y - 7.0
+        return p * p + q * q
+
+    def gxy(x, y, m):
+        p, q = x * x + y - 11.0, x + y * y - 7.0
+        return 4.0 * x * p + 2.0 * q, 2.0 * p + 4.0 * y * q
+
+    def hxy(x, y, m):
+        p, q = x * x + y - 11.0, x + y * y - 7.0
+        return 4.0 * p + 8.0 * x * x + 2.0, 4.0 * (x + y), 4.0 * q + 8.0 * y * y + 2.0
+
+    latex = r"f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2"
+    return _make(
+        "himmelblau", latex, _HIMMELBLAU_MINIMA, ((-5.0, 5.0), (-5.0, 5.0)), (-0.3, -0.9),
+        fxy, gxy, hxy,
+    )
+
+
+def saddle() -> Surface:
+    r"""The saddle :math:`x^2 - y^2`: a stationary point at the origin that is no minimum.
+
+    Unbounded below, so it has no minima; a method that escapes the saddle eventually leaves
+    the plotting box (and, far enough out, :func:`optlab.trajectory` stops it and flags it).
+    """
+
+    def fxy(x, y, m):
+        return x * x - y * y
+
+    def gxy(x, y, m):
+        return 2.0 * x, -2.0 * y
+
+    def hxy(x, y, m):
+        one = 0.0 * x + 1.0
+        return 2.0 * one, 0.0 * one, -2.0 * one
+
+    # Almost on the stable manifold (y = 0): plain GD lingers near the saddle before escaping.
+    return _make(
+        "saddle", "f(x, y) = x^2 - y^2", np.empty((0, 2)), ((-2.0, 2.0), (-2.0, 2.0)),
+        (-1.8, 1e-3), fxy, gxy, hxy,
+    )
+
+
+def rastrigin(A: float = 10.0) -> Surface:
+    r"""Rastrigin's function :math:`2A + \sum_i \big(x_i^2 - A\cos(2\pi x_i)\big)`, minimum at 0."""
+    if not A >= 0:
+        raise ValueError(f"rastrigin: A must be >= 0; got {A!r}")
+    tau = 2.0 * math.pi
+
+    def fxy(x, y, m):
+        return 2.0 * A + x * x - A * m.cos(tau * x) + y * y - A * m.cos(tau * y)
+
+    def gxy(x, y, m):
+        return 2.0 * x + A * tau * m.sin(tau * x), 2.0 * y + A * tau * m.sin(tau * y)
+
+    def hxy(x, y, m):
+        k = A * tau * tau
+        return 2.0 + k * m.cos(tau * x), 0.0 * x * y, 2.0 + k * m.cos(tau * y)
+
+    latex = (
+        f"f(x, y) = {2 * A:g} + x^2 - {A:g}\\cos(2\\pi x) + y^2 - {A:g}\\cos(2\\pi y)"
+    )
+    return _make(
+        "rastrigin", latex, [[0.0, 0.0]], ((-5.12, 5.12), (-5.12, 5.12)), (-2.3, 3.6),
+        fxy, gxy, hxy, A=float(A),
+    )
+
+
+#: Factories of the surfaces, by name; their keyword arguments are the surface's parameters.
+FACTORIES: dict[str, Callable[..., Surface]] = {
+    "quadratic": quadratic,
+    "rosenbrock": rosenbrock,
+    "beale": beale,
+    "himmelblau": himmelblau,
+    "saddle": saddle,
+    "rastrigin": rastrigin,
+}
+
+#: Every surface with its default parameters.
+SURFACES: dict[str, Surface] = {name: make() for name, make in FACTORIES.items()}
+
+
+def get_surface(name: str | Surface, **params: Any) -> Surface:
+    """The surface ``name``, built with ``params`` (e.g. ``get_surface("quadratic",
+    condition=50, angle=np.pi / 6)``). A :class:`Surface` passes through unchanged.
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) or parameter.
+    """
+    if isinstance(name, Surface):
+        if params:
+            raise ValueError("get_surface: parameters apply to a surface name, not a Surface")
+        return name
+    if name not in FACTORIES:
+        raise ValueError(f"unknown surface {name!r}: choose one of {', '.join(FACTORIES)}")
+    if not params:
+        return SURFACES[name]
+    import inspect
+
+    allowed = list(inspect.signature(FACTORIES[name]).parameters)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        takes = f"it takes {', '.join(allowed)}" if allowed else "it takes none"
+        raise ValueError(f"{name}: unknown parameter {unknown[0]!r}; {takes}")
+    return FACTORIES[name](**params)
+
+
+__all__ = [
+    "FACTORIES",
+    "SURFACES",
+    "Surface",
+    "beale",
+    "get_surface",
+    "himmelblau",
+    "quadratic",
+    "rastrigin",
+    "rosenbrock",
+    "saddle",
+]
