@@ -35,7 +35,8 @@ def __getattr__(name: str):  # lazy: keep `import optlab` light for the CLI and 
         from .second_order import minimize
 
         return minimize
-    if name in {"surfaces", "second_order", "trajectories", "data", "engine", "plots", "widgets"}:
+    if name in {"surfaces", "second_order", "trajectories", "data", "engine", "plots", "widgets",
+                "landscape", "exercises", "notebook", "widgets_second_order", "mlp"}:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

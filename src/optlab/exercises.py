@@ -23,10 +23,12 @@ def check(
     atol: float = 0.0,
     claim: Callable[[Any], bool] | None = None,
     name: str = "exercise",
-) -> bool:
-    """Compare the reader's ``answer`` with ``solution``; return True when it matches.
+) -> None:
+    """Compare the reader's ``answer`` with ``solution`` and print the verdict.
 
-    * ``answer is None``: nothing to compare; prints a hint and returns False.
+    Returns nothing, so that a check as a cell's last line shows only its message.
+
+    * ``answer is None``: nothing to compare; prints a hint.
     * otherwise: numeric answers are compared with ``rtol``/``atol`` (arrays elementwise),
       anything else with ``==``; a wrong answer raises ``AssertionError`` with both values.
     * ``claim``, if given, is a predicate the *solution* must satisfy (for instance "this learning
@@ -38,7 +40,7 @@ def check(
     if answer is None:
         print(f"{name}: no answer yet — set `answer` above and run this cell again "
               "(the solution is in the hidden cell).")
-        return False
+        return
     try:
         ok = bool(np.allclose(np.asarray(answer, dtype=float), np.asarray(solution, dtype=float),
                               rtol=rtol, atol=atol))
@@ -47,4 +49,3 @@ def check(
     if not ok:
         raise AssertionError(f"{name}: {answer!r} is not right (expected about {solution!r})")
     print(f"{name}: correct ✓")
-    return True
