@@ -1,0 +1,552 @@
+r"""Pictures of optimizer paths on the 2-D surfaces: contour, paths, loss curves.
+
+The figure the chapters and :mod:`optlab.widgets` draw has two panels::
+
+    contour of f (log-spaced levels), minima (*),     |  f(θ_t) − f*  against the step t
+    each optimizer's path from the start (o),         |  (log y axis), one curve per optimizer,
+    x where a diverged path was last seen in the box  |  x at a diverged run's last finite loss
+
+Everything is drawn once and then *updated*: :meth:`LandscapeFigure.update` moves the existing
+lines (``Line2D.set_data``) instead of plotting again, and :meth:`LandscapeFigure.render` blits
+them onto a cached picture of the static part (contour, axes, ticks), so a slider move or an
+animation frame costs a few lines, not a rebuild of the figure. The figure is a
+:class:`matplotlib.figure.Figure` on its own Agg canvas (no pyplot): it displays itself as a
+cell's value, is never shown twice, and never joins pyplot's list of open figures.
+
+Typical use in a chapter::
+
+    from optlab.trajectories import trajectories
+    runs = trajectories({"sgd": {"lr": 1e-3}, "adam": {"lr": 0.05}}, "rosenbrock")
+    optlab.landscape.plot(runs, title="...")     # a Figure; the cell displays it
+    optlab.landscape.draw_contour(ax, surface)   # or only the contour, on your own axes
+
+``runs`` maps a label to a :class:`~optlab.trajectories.Trajectory`; a Trajectory with ``N``
+rows (a sweep) is drawn one row at a time (``row=k``). Optimizer names get fixed colours
+(:data:`COLORS`); other labels get colours by position.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .rules import FIRST_ORDER
+from .surfaces import Surface, get_surface
+
+#: A fixed colour per optimizer, the same in every figure of the book.
+COLORS: dict[str, str] = {name: f"C{i}" for i, name in enumerate(FIRST_ORDER)}
+#: Losses below this (above f*) are drawn at this value on the log axis.
+LOSS_FLOOR = 1e-16
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def log_levels(Z: np.ndarray, n: int = 20) -> np.ndarray:
+    """``n`` contour levels spaced evenly in ``log(Z - Z.min())``.
+
+    Loss surfaces are steep walls around flat valleys: linear levels put every line on the walls.
+    Log-spaced levels of the height above the lowest grid value show the valley floor too.
+    The lowest level is the 0.1 % quantile of that height (at least ``1e-6`` of its range).
+    """
+    Z = np.asarray(Z, dtype=float)
+    finite = Z[np.isfinite(Z)]
+    if finite.size == 0:
+        raise ValueError("log_levels: no finite values")
+    base = finite.min()
+    height = finite - base
+    hi = height.max()
+    if hi <= 0:
+        return np.array([base])
+    lo = max(float(np.quantile(height, 1e-3)), hi * 1e-6)
+    return base + np.geomspace(lo, hi, n)
+
+
+def f_star(surface: Surface) -> float | None:
+    """The lowest value of ``surface`` at its listed minima; ``None`` if it has none."""
+    if surface.minima.size == 0:
+        return None
+    return float(np.min(surface.f(surface.minima)))
+
+
+def _as_runs(runs: Any) -> dict[str, Any]:
+    """``{label: Trajectory}`` from a Trajectory, a mapping, or an iterable of Trajectories."""
+    if hasattr(runs, "path") and hasattr(runs, "losses"):
+        return {str(getattr(runs, "name", "run")): runs}
+    if isinstance(runs, Mapping):
+        return {str(k): v for k, v in runs.items()}
+    if isinstance(runs, Iterable):
+        out: dict[str, Any] = {}
+        for r in runs:
+            label = str(getattr(r, "name", f"run {len(out)}"))
+            out[label if label not in out else f"{label} ({len(out)})"] = r
+        return out
+    raise TypeError(f"expected a Trajectory or a mapping label -> Trajectory; got {type(runs)}")
+
+
+def exit_point(xy: np.ndarray, last: int, bounds: Any) -> np.ndarray | None:
+    """Where a diverged path is last seen in the plotting box ``bounds``.
+
+    Its last finite point (index ``last``) if that is in the box; otherwise the point where
+    the path leaves the box for the last time (on the box's edge). None if no point up to
+    ``last`` is in the box.
+    """
+    (x0, x1), (y0, y1) = bounds
+    pts = xy[: last + 1]
+    inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    idx = np.flatnonzero(inside)
+    if idx.size == 0:
+        return None
+    i = int(idx[-1])
+    if i == last:
+        return pts[i]
+    p, d = pts[i], pts[i + 1] - pts[i]
+    s = 1.0
+    for k, (lo, hi) in enumerate(((x0, x1), (y0, y1))):
+        if d[k] > 0:
+            s = min(s, (hi - p[k]) / d[k])
+        elif d[k] < 0:
+            s = min(s, (lo - p[k]) / d[k])
+    return p + s * d
+
+
+class _Canvas(FigureCanvasAgg):
+    """The Agg canvas of a :class:`LandscapeFigure`.
+
+    With ``fast_png`` set (to the LandscapeFigure), ``savefig(..., format="png")`` draws by
+    blitting (:meth:`LandscapeFigure.render`: cached static part + the runs) and writes a
+    256-colour palette PNG: a contour plot has far fewer colours that matter, and the file is
+    about 3x smaller. The frames of the book's animations are made this way.
+    """
+
+    fast_png: Any = None
+
+    def draw_idle(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to do: this canvas is never shown on screen (FuncAnimation calls this after
+        every frame; a full redraw here would be thrown away)."""
+
+    def print_png(self, filename_or_obj: Any, *, metadata: Any = None,
+                  pil_kwargs: Any = None, **_print_figure_kwargs: Any) -> None:
+        # (savefig also passes dpi, facecolor, orientation ...: Agg's print_png ignores them)
+        if self.fast_png is None:
+            return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
+        from PIL import Image
+
+        rgb = np.ascontiguousarray(self.fast_png.render()[..., :3])
+        img = Image.fromarray(rgb).quantize(256, method=Image.Quantize.FASTOCTREE)
+        img.save(filename_or_obj, format="png", **(pil_kwargs or {}))
+
+
+class _Figure(Figure):
+    """A Figure that displays itself in IPython even when pyplot (and with it the inline
+    backend's figure formatter) was never imported."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of a Trajectory, ready to draw."""
+
+    xy: np.ndarray  # (steps + 1, 2), NaN after divergence
+    loss: np.ndarray  # (steps + 1,)
+    diverged: bool
+    last: int  # index of the last finite point (-1 if none)
+
+
+def row_of(traj: Any, row: int = 0) -> Run:
+    """Row ``row`` of a :class:`~optlab.trajectories.Trajectory` (``path`` ``(T+1, N, 2)``).
+
+    A Trajectory with a single row serves every ``row`` (a swept hyperparameter that an
+    optimizer does not take leaves it with one row).
+    """
+    path = np.asarray(traj.path, dtype=float)
+    losses = np.asarray(traj.losses, dtype=float)
+    if path.ndim == 2:  # (T+1, 2): a bare path
+        path, losses = path[:, None, :], losses.reshape(-1, 1)
+    r = 0 if path.shape[1] == 1 else row
+    xy, loss = path[:, r, :], losses[:, r]
+    diverged = bool(np.asarray(traj.diverged).reshape(-1)[r])
+    finite = np.flatnonzero(np.isfinite(xy).all(axis=1) & np.isfinite(loss))
+    return Run(xy, loss, diverged, int(finite[-1]) if finite.size else -1)
+
+
+def _colors_for(labels: Sequence[str], runs: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The fixed colour of each optimizer; positional colours when labels repeat a rule."""
+    names = [getattr((runs or {}).get(lab), "name", lab) for lab in labels]
+    if all(n in COLORS for n in names) and len(set(names)) == len(names):
+        return {lab: COLORS[n] for lab, n in zip(labels, names, strict=True)}
+    return {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing on given axes
+# --------------------------------------------------------------------------------------------
+
+
+def draw_contour(
+    ax: Any,
+    surface: str | Surface,
+    *,
+    levels: int = 20,
+    grid: int = 150,
+    cmap: str = "viridis",
+    minima: bool = True,
+    linewidths: float = 0.7,
+) -> list[Any]:
+    """Contour lines of ``surface`` over its plotting box, log-spaced levels, minima as stars.
+
+    Sets the axes' limits to ``surface.bounds`` and an equal aspect where the box is not too
+    elongated. Returns the artists drawn (the contour set and the minima markers) so a caller
+    can ``.remove()`` them to switch surfaces.
+    """
+    surf = get_surface(surface)
+    X, Y, Z = surf.grid(grid)
+    cs = ax.contour(X, Y, Z, levels=log_levels(Z, levels), cmap=cmap, linewidths=linewidths,
+                    alpha=0.6, zorder=1)
+    artists: list[Any] = [cs]
+    if minima and surf.minima.size:
+        (m,) = ax.plot(surf.minima[:, 0], surf.minima[:, 1], linestyle="none", marker="*",
+                       markersize=11, color="gold", markeredgecolor="black", zorder=5,
+                       label="_minimum")
+        artists.append(m)
+    (x0, x1), (y0, y1) = surf.bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ratio = (y1 - y0) / (x1 - x0)
+    ax.set_aspect("equal" if 0.5 <= ratio <= 2 else "auto", adjustable="box")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    return artists
+
+
+@dataclass
+class RunArtists:
+    """The artists of one labelled run: its path, loss curve and divergence marks."""
+
+    path: Line2D
+    path_x: Line2D  # 'x' where a diverged path was last seen in the box (see exit_point)
+    loss: Line2D | None  # None without a loss panel
+    loss_x: Line2D | None  # 'x' at the last finite loss of a diverged run
+
+    def set_visible(self, visible: bool) -> None:
+        for a in (self.path, self.path_x, self.loss, self.loss_x):
+            if a is not None:
+                a.set_visible(visible)
+
+
+def _new_run_artists(ax_map: Any, ax_loss: Any, label: str, color: str) -> RunArtists:
+    kw = {"color": color}
+    (path,) = ax_map.plot([], [], "-o", lw=1.4, ms=2.2, label=label, zorder=3, **kw)
+    (path_x,) = ax_map.plot([], [], "x", ms=11, mew=2.5, zorder=8, clip_on=False, **kw)
+    # zorder 3: above the spines (2.5), which the blitted frames draw before any dynamic artist
+    (loss,) = ax_loss.plot([], [], "-", lw=1.5, label=label, zorder=3, **kw) if ax_loss else (None,)
+    (loss_x,) = ax_loss.plot([], [], "x", ms=10, mew=2.5, zorder=4, **kw) if ax_loss else (None,)
+    return RunArtists(path, path_x, loss, loss_x)
+
+
+# --------------------------------------------------------------------------------------------
+# The two-panel figure
+# --------------------------------------------------------------------------------------------
+
+
+class LandscapeFigure:
+    """Contour + paths (left) and loss against step (right), updated in place.
+
+    Parameters
+    ----------
+    surface : str or Surface
+    labels : sequence of str
+        The runs the figure can show (e.g. every optimizer of a dashboard); each gets its artists
+        and a fixed colour once. :meth:`update` shows those it is given and hides the others.
+    loss : bool
+        Draw the right-hand loss panel.
+    figsize, dpi : the figure's size (inches) and resolution.
+    """
+
+    def __init__(
+        self,
+        surface: str | Surface,
+        labels: Sequence[str],
+        *,
+        loss: bool = True,
+        figsize: tuple[float, float] | None = None,
+        dpi: float = 80,
+        levels: int = 20,
+        grid: int = 150,
+        colors: Mapping[str, str] | None = None,
+    ) -> None:
+        if figsize is None:
+            figsize = (9.0, 3.6) if loss else (4.6, 3.6)
+        self.fig = _Figure(figsize=figsize, dpi=dpi, layout="constrained")
+        _Canvas(self.fig)
+        if loss:
+            self.ax_map, self.ax_loss = self.fig.subplots(1, 2, width_ratios=[0.85, 1])
+            self.ax_map.set_anchor("E")  # an equal-aspect map leaves its spare width outside
+        else:
+            self.ax_map, self.ax_loss = self.fig.add_subplot(), None
+        self.levels, self.grid = levels, grid
+        self.labels = list(labels)
+        colors = dict(colors or _colors_for(self.labels))
+        self.artists = {
+            lab: _new_run_artists(self.ax_map, self.ax_loss, lab, colors[lab]) for lab in labels
+        }
+        (self.start,) = self.ax_map.plot([], [], "o", color="black", ms=6, zorder=7,
+                                         markerfacecolor="white", markeredgewidth=1.5)
+        self._surface_artists: list[Any] = []
+        self._legend_key: tuple | None = None
+        self._legend_artist: Any = None
+        self._background: Any = None  # the static part of the figure, for blitting
+        self._background_key: tuple = ()
+        self.full_draws = 0  # how often render() had to redraw the static part
+        self.surface: Surface | None = None
+        self._limits: tuple | None = None
+        # The title changes with every frame of a sweep: render() draws it with the runs.
+        self.title = self.fig.suptitle("", fontsize=11)
+        self.set_surface(surface)
+
+    # -- surface -------------------------------------------------------------------------
+    def set_surface(self, surface: str | Surface) -> None:
+        """Draw another surface's contour (the only full redraw; paths are kept)."""
+        surf = get_surface(surface)
+        if surf is self.surface:
+            return
+        for a in self._surface_artists:
+            a.remove()
+        self._background = None
+        self._span = (np.inf, -np.inf)  # the loss range seen so far (limits only grow)
+        self._surface_artists = draw_contour(self.ax_map, surf, levels=self.levels,
+                                             grid=self.grid)
+        self.surface = surf
+        self.f_star = f_star(surf)
+        if self.ax_loss is not None:
+            ax = self.ax_loss
+            ax.set_xlabel("step t")
+            if self.f_star is None:  # no minimum (saddle): the loss goes negative
+                ax.set_yscale("symlog", linthresh=1e-2)
+                ax.set_ylabel("f(θ_t)")
+            else:
+                ax.set_yscale("log")
+                ax.set_ylabel("f(θ_t) − f*")
+            ax.grid(True, which="major", alpha=0.3)
+
+    # -- runs ----------------------------------------------------------------------------
+    def update(self, runs: Any, row: int = 0, *, title: str | None = None) -> dict[str, Run]:
+        """Show ``runs`` (``{label: Trajectory}``), row ``row`` of each, by moving the artists.
+
+        Labels not in ``runs`` are hidden. Returns the drawn rows by label.
+        """
+        runs = _as_runs(runs)
+        unknown = set(runs) - set(self.artists)
+        if unknown:
+            raise KeyError(f"LandscapeFigure has no artists for {sorted(unknown)}; "
+                           f"it was built for {self.labels}")
+        drawn: dict[str, Run] = {}
+        steps = 1
+        for label, art in self.artists.items():
+            if label not in runs:
+                art.set_visible(False)
+                continue
+            art.set_visible(True)
+            r = drawn[label] = row_of(runs[label], row)
+            art.path.set_data(r.xy[:, 0], r.xy[:, 1])
+            mark = r.diverged and r.last >= 0
+            where = exit_point(r.xy, r.last, self.surface.bounds) if mark else None
+            art.path_x.set_data(*(([where[0]], [where[1]]) if where is not None else ([], [])))
+            art.path_x.set_visible(where is not None)  # (unclipped: hidden when empty)
+            steps = max(steps, len(r.loss) - 1)
+            if self.ax_loss is not None:
+                y = self._loss_y(r.loss)
+                t = np.arange(len(y))
+                art.loss.set_data(t, y)
+                art.loss_x.set_data(t[r.last:r.last + 1] if mark else [],
+                                    y[r.last:r.last + 1] if mark else [])
+                self._grow_span(y)
+            art.path.set_label(label + (" (diverged)" if r.diverged else ""))
+        if drawn:
+            x0 = next(iter(drawn.values())).xy[0]
+            self.start.set_data([x0[0]], [x0[1]])
+        if self.ax_loss is not None:
+            lo, hi = self._span
+            limits = ((0, steps), self._loss_ylim(lo, hi) if np.isfinite(lo) else None)
+            if limits != self._limits:  # new axis limits: the cached background is stale
+                self._limits = limits
+                self.ax_loss.set_xlim(*limits[0])
+                if limits[1] is not None:
+                    self.ax_loss.set_ylim(*limits[1])
+                self._background = None
+        self._legend(drawn)
+        if title is not None:
+            self.title.set_text(title)
+        return drawn
+
+    def fit(self, runs: Any, rows: Iterable[int]) -> None:
+        """Widen the loss axis to hold every row in ``rows`` of ``runs`` (call before an
+        animation over the rows, so that all frames share one y axis)."""
+        for traj in _as_runs(runs).values():
+            for r in rows:
+                self._grow_span(self._loss_y(row_of(traj, r).loss))
+
+    def _grow_span(self, y: np.ndarray) -> None:
+        # The loss axis only widens while the surface stays: fewer limit changes, so most
+        # updates reuse the cached background, and a slider sweep keeps a stable scale.
+        fin = y[np.isfinite(y)]
+        if fin.size:
+            lo, hi = self._span
+            self._span = (min(lo, float(fin.min())), max(hi, float(fin.max())))
+
+    def _loss_y(self, loss: np.ndarray) -> np.ndarray:
+        if self.f_star is None:
+            return loss
+        return np.maximum(loss - self.f_star, LOSS_FLOOR)
+
+    def _loss_ylim(self, lo: float, hi: float) -> tuple[float, float]:
+        """Limits that change rarely (whole decades), so that most updates can blit."""
+        if self.f_star is None:  # symlog: round outwards to powers of ten (or 0)
+            def out(v: float, up: bool) -> float:
+                if abs(v) < 1e-2:
+                    return 1e-2 if up else -1e-2
+                e = 10.0 ** np.ceil(np.log10(abs(v)))
+                return float(np.copysign(e, v)) if (v > 0) == up else float(np.copysign(e / 10, v))
+            return out(lo, False), out(hi, True)
+        lo = max(lo, LOSS_FLOOR)
+        hi = max(hi, lo * 10)
+        return (float(10.0 ** np.floor(np.log10(lo) - 0.3)),
+                float(10.0 ** np.ceil(np.log10(hi) + 0.3)))
+
+    def _legend(self, drawn: Mapping[str, Run]) -> None:
+        key = tuple((lab, r.diverged) for lab, r in drawn.items())
+        if key == self._legend_key:
+            return
+        self._legend_key = key
+        ax = self.ax_loss if self.ax_loss is not None else self.ax_map
+        if self._legend_artist is not None:
+            self._legend_artist.remove()
+            self._legend_artist = None
+        handles = [self.artists[lab].path for lab in drawn]
+        if handles:
+            self._legend_artist = ax.legend(handles=handles, loc="upper right", fontsize=8,
+                                            framealpha=0.85)
+
+    # -- output --------------------------------------------------------------------------
+    def freeze(self) -> None:
+        """Prepare for many ``savefig`` PNGs of this figure (the frames of an animation).
+
+        Lays the figure out once and keeps that layout (no layout engine afterwards), then makes
+        ``savefig(format="png")`` draw by blitting (:meth:`render`) and write a 256-colour palette
+        PNG: each frame costs the runs' lines, not every contour line and tick label again, and
+        is about 3x smaller. Call :meth:`fit` with every frame's runs first so the axes stay put.
+        """
+        self.render()
+        self.fig.set_layout_engine(None)  # savefig would otherwise do a dry-run draw per frame
+        self.fig.canvas.fast_png = self
+
+    def _dynamic(self) -> list[Any]:
+        """The artists render() draws over the cached background, in drawing order (zorder,
+        as a full draw would): the runs, the start, the legend, the title, and the minima
+        markers, which sit above the paths."""
+        arts = [a for art in self.artists.values()
+                for a in (art.path, art.path_x, art.loss, art.loss_x) if a is not None]
+        arts += [self.start, self.title]
+        arts += [a for a in self._surface_artists if isinstance(a, Line2D)]  # the minima
+        if self._legend_artist is not None:
+            arts.append(self._legend_artist)
+        return sorted(arts, key=lambda a: a.get_zorder())  # stable: ties keep this order
+
+    def render(self) -> np.ndarray:
+        """Draw the figure onto its Agg canvas by blitting; return the RGBA pixels.
+
+        The static part (contour, axes, ticks) is drawn once and cached; each call restores it
+        and draws only the dynamic artists on top: the runs' lines and markers, the start point,
+        the legend and the title. The cache is dropped when the surface, the loss-axis limits
+        or the figure's size change.
+        """
+        canvas = self.fig.canvas
+        key = (self.fig.dpi, *self.fig.get_size_inches())
+        if self._background is None or self._background_key != key:
+            self.full_draws += 1
+            # The static part alone: hide the dynamic artists for this draw (the title only
+            # transparent, so that the layout still keeps room for it).
+            dynamic = [(a, a.get_visible()) for a in self._dynamic() if a is not self.title]
+            alpha = self.title.get_alpha()
+            for a, _ in dynamic:
+                a.set_visible(False)
+            self.title.set_alpha(0.0)
+            try:
+                canvas.draw()
+            finally:
+                for a, visible in dynamic:
+                    a.set_visible(visible)
+                self.title.set_alpha(alpha)
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+            self._background_key = key
+        else:
+            canvas.restore_region(self._background)
+        for a in self._dynamic():
+            if a.get_visible():
+                self.fig.draw_artist(a)
+        return np.asarray(canvas.buffer_rgba())
+
+    def png(self, *, compress_level: int = 1) -> bytes:
+        """The figure as PNG bytes, drawn by :meth:`render` (fast: runs on every slider move)."""
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.render()).save(buf, format="png", compress_level=compress_level)
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png(compress_level=6)
+
+
+def plot(
+    runs: Any,
+    surface: str | Surface | None = None,
+    *,
+    row: int = 0,
+    loss: bool = True,
+    title: str | None = None,
+    **kwargs: Any,
+) -> Figure:
+    """The two-panel figure of ``runs`` (``{label: Trajectory}`` or one Trajectory), row ``row``.
+
+    ``surface`` defaults to the runs' own. Returns the :class:`~matplotlib.figure.Figure`
+    (a notebook displays it; ``fig.savefig(...)`` to write it). ``kwargs`` go to
+    :class:`LandscapeFigure` (``figsize``, ``dpi``, ``levels``, ``colors``).
+    """
+    runs = _as_runs(runs)
+    if surface is None:
+        if not runs:
+            raise ValueError("plot: no runs and no surface")
+        surface = next(iter(runs.values())).surface
+    kwargs.setdefault("dpi", 100)
+    kwargs.setdefault("colors", _colors_for(list(runs), runs))
+    lf = LandscapeFigure(surface, list(runs), loss=loss, **kwargs)
+    lf.update(runs, row, title=title)
+    return lf.fig
+
+
+__all__ = [
+    "COLORS",
+    "LandscapeFigure",
+    "Run",
+    "RunArtists",
+    "draw_contour",
+    "exit_point",
+    "f_star",
+    "log_levels",
+    "plot",
+    "row_of",
+]

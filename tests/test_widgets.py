@@ -1,0 +1,224 @@
+"""optlab.landscape and optlab.widgets without a kernel or a browser.
+
+The live dashboard is built headless (ipywidgets works without a frontend), its controls are
+moved from Python, and the figure's artists must follow; the book-build path must give a
+self-contained frame slider; diverged runs must be marked.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+import optlab  # noqa: E402
+from optlab import landscape, widgets  # noqa: E402
+from optlab.surfaces import SURFACES  # noqa: E402
+from optlab.trajectories import trajectories  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def live(monkeypatch):
+    monkeypatch.delenv("OPTLAB_BOOK_BUILD", raising=False)
+    return widgets.explore("rosenbrock", ("sgd", "momentum", "adam"), steps=100, lr=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# landscape
+# --------------------------------------------------------------------------------------------
+
+
+def test_log_levels_are_log_spaced_above_the_minimum():
+    Z = SURFACES["rosenbrock"].grid(100)[2]
+    lev = landscape.log_levels(Z, 12)
+    assert lev.shape == (12,) and np.all(np.diff(lev) > 0)
+    h = lev - Z.min()
+    assert np.allclose(np.diff(np.log(h)), np.log(h[1] / h[0]))  # a geometric sequence
+    assert lev[-1] == pytest.approx(Z.max())
+
+
+def test_exit_point_is_on_the_box_edge():
+    xy = np.array([[0.0, 0.0], [0.5, 0.0], [3.0, 1.0], [np.nan, np.nan]])
+    p = landscape.exit_point(xy, 2, ((-1, 1), (-1, 1)))
+    assert p[0] == pytest.approx(1.0) and p[1] == pytest.approx(0.2)
+    assert np.array_equal(landscape.exit_point(xy, 1, ((-1, 1), (-1, 1))), xy[1])
+    assert landscape.exit_point(xy + 5, 2, ((-1, 1), (-1, 1))) is None
+
+
+def test_plot_displays_itself_without_pyplot():
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    runs = trajectories({"sgd": {"lr": 1e-3}, "adam": {"lr": 0.05}}, "rosenbrock", steps=50)
+    fig = landscape.plot(runs, title="t")
+    assert fig._repr_png_().startswith(PNG)
+    assert set(plt.get_fignums()) == before  # never registered with pyplot: no double display
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["sgd", "adam"]
+
+
+def test_diverged_runs_are_marked():
+    surf = SURFACES["rosenbrock"]
+    runs = trajectories({"sgd": {"lr": 0.1}, "adam": {"lr": 0.01}}, surf, steps=100)
+    assert runs["sgd"].diverged[0] and not runs["adam"].diverged[0]
+    view = landscape.LandscapeFigure(surf, ["sgd", "adam"])
+    view.update(runs)
+    labels = [t.get_text() for t in view.ax_loss.get_legend().get_texts()]
+    assert labels == ["sgd (diverged)", "adam"]
+    sgd, adam = view.artists["sgd"], view.artists["adam"]
+    # an 'x' where the path was last seen inside the plotting box, and at its last finite loss
+    (x,), (y,) = sgd.path_x.get_data()
+    (x_lo, x_hi), (y_lo, y_hi) = surf.bounds
+    assert sgd.path_x.get_visible() and sgd.path_x.get_marker() == "x"
+    assert x_lo - 1e-9 <= x <= x_hi + 1e-9 and y_lo - 1e-9 <= y <= y_hi + 1e-9
+    t, _ = sgd.loss_x.get_data()
+    assert list(t) == [runs["sgd"].diverged_at[0] - 1]
+    assert not adam.path_x.get_visible() and len(adam.loss_x.get_data()[0]) == 0
+
+
+def test_blitted_frame_equals_a_full_redraw():
+    """The cached background never keeps an earlier frame's lines (no ghosts)."""
+    surf = SURFACES["himmelblau"]
+    view = landscape.LandscapeFigure(surf, ["sgd", "adam"])
+    a = trajectories({"sgd": {"lr": 0.01}, "adam": {"lr": 0.1}}, surf, steps=80)
+    b = trajectories({"sgd": {"lr": 0.02}, "adam": {"lr": 0.3}}, surf, steps=80)
+    view.fit(a, [0])
+    view.fit(b, [0])  # one loss axis for both: the second render() reuses the background
+    view.update(a, title="a")
+    view.render()
+    view.fig.set_layout_engine(None)  # keep the layout for the comparison below
+    view.update(b, title="b")
+    draws = view.full_draws
+    blitted = view.render().copy()
+    assert view.full_draws == draws  # blitted, not redrawn
+    view.fig.canvas.draw()  # everything drawn normally, no cache
+    full = np.asarray(view.fig.canvas.buffer_rgba())
+    assert np.array_equal(blitted, full)
+
+
+# --------------------------------------------------------------------------------------------
+# knobs -> hyperparameters
+# --------------------------------------------------------------------------------------------
+
+
+def test_knobs_map_to_each_rules_hyperparameters():
+    knobs = {"lr": 0.1, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    assert widgets.rule_hparams("sgd", knobs) == {"lr": 0.1}
+    assert widgets.rule_hparams("momentum", knobs) == {"lr": 0.1, "momentum": 0.8}
+    assert widgets.rule_hparams("adam", knobs) == {"lr": 0.1, "betas": (0.8, 0.99), "eps": 1e-6}
+    assert widgets.rule_hparams("rmsprop", knobs) == {"lr": 0.1, "eps": 1e-6}
+    extra = {"weight_decay": 0.01, "momentum": 0.5}
+    assert widgets.rule_hparams("momentum", knobs, extra)["momentum"] == 0.5  # explicit wins
+    assert widgets.rule_hparams("adamw", knobs, extra)["weight_decay"] == 0.01
+    assert "momentum" not in widgets.rule_hparams("adam", knobs, extra)
+    with pytest.raises(ValueError, match="no optimizer takes 'lrr'"):
+        widgets.split_hparams({"lrr": 1.0})
+
+
+# --------------------------------------------------------------------------------------------
+# the live dashboard
+# --------------------------------------------------------------------------------------------
+
+
+def test_dashboard_builds_without_a_kernel(live):
+    import ipywidgets as w
+
+    assert isinstance(live, widgets.Dashboard) and isinstance(live.widget, w.VBox)
+    assert set(live.controls) >= {"surface", "optimizers", "lr", "beta1", "beta2", "eps", "x",
+                                  "y", "steps"}
+    assert bytes(live.image.value).startswith(PNG)
+    assert list(live.runs) == ["sgd", "momentum", "adam"]
+    bundle = live._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    for ctl in live.controls.values():  # plain-text labels: no LaTeX for the widget manager
+        assert "$" not in ctl.description and "\\" not in ctl.description
+
+
+def test_moving_the_lr_slider_moves_the_paths(live):
+    art = live.view.artists["adam"]
+    before = art.path.get_xydata().copy()
+    png_before = live.image.value
+    live.controls["lr"].value = 0.05
+    after = art.path.get_xydata()
+    expected = optlab.trajectory("adam", "rosenbrock", steps=100, lr=live.controls["lr"].value,
+                                 betas=(0.9, 0.999), eps=1e-8).path[:, 0]
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, expected)
+    assert live.image.value != png_before
+    assert live.last_update_ms > 0
+
+
+def test_start_point_steps_and_selection_controls(live):
+    live.controls["x"].value = -1.0
+    live.controls["y"].value = 2.0
+    assert list(live.view.start.get_xydata()[0]) == [-1.0, 2.0]
+    assert np.allclose(live.view.artists["sgd"].path.get_xydata()[0], [-1.0, 2.0])
+    live.controls["steps"].value = 50
+    assert len(live.view.artists["adam"].path.get_xdata()) == 51
+    live.controls["optimizers"].value = ("adam",)
+    assert not live.view.artists["sgd"].path.get_visible()
+    assert live.view.artists["adam"].path.get_visible()
+    live.controls["beta1"].value = 0.5
+    assert live.runs["adam"].hparams["betas"][0] == 0.5
+
+
+def test_switching_surface_resets_the_start_and_box(live):
+    himmel = SURFACES["himmelblau"]
+    live.controls["surface"].value = himmel
+    (x_lo, x_hi), _ = himmel.bounds
+    assert (live.controls["x"].min, live.controls["x"].max) == (x_lo, x_hi)
+    assert live.controls["x"].value == pytest.approx(himmel.start[0], abs=0.03)
+    assert live.view.ax_map.get_xlim() == (x_lo, x_hi)
+    assert live.runs["adam"].surface is himmel
+
+
+def test_a_custom_surface_is_offered_first(monkeypatch):
+    monkeypatch.delenv("OPTLAB_BOOK_BUILD", raising=False)
+    quad = optlab.surfaces.quadratic(condition=20, angle=0.3)
+    d = widgets.explore(quad, ("sgd",), steps=20, lr=0.05)
+    assert d.controls["surface"].value is quad
+    assert d.runs["sgd"].surface is quad
+
+
+# --------------------------------------------------------------------------------------------
+# the book build
+# --------------------------------------------------------------------------------------------
+
+
+def test_book_build_gives_an_offline_frame_slider(monkeypatch):
+    monkeypatch.setenv("OPTLAB_BOOK_BUILD", "1")
+    values = np.geomspace(1e-4, 0.5, 6)
+    out = widgets.explore("rosenbrock", ("sgd", "adam"), sweep="lr", values=values, steps=80)
+    html = out.data
+    assert html.count("data:image/png;base64,") == len(values)
+    assert re.search(r'<input[^>]*id="_anim_slider', html)
+    assert "https://" not in html and "http://" not in html  # the Font Awesome CDN link is gone
+    # every frame is the sweep value's run; large steps diverge and are labelled so
+    assert out.sweep == "lr" and np.array_equal(out.values, values)
+    assert out.runs["sgd"].n == len(values) and out.runs["sgd"].diverged[-1]
+    last = [t.get_text() for t in out.figure.ax_loss.get_legend().get_texts()]
+    assert "sgd (diverged)" in last
+    assert out.figure.title.get_text().startswith("rosenbrock: learning rate η = 5.0e-01")
+
+
+def test_sweep_of_a_knob_some_optimizers_do_not_take():
+    out = widgets.sweep_animation("quadratic", ("sgd", "momentum"), sweep="beta1",
+                                  values=[0.0, 0.5, 0.9], steps=40, lr=0.05)
+    assert out.runs["sgd"].n == 1 and out.runs["momentum"].n == 3
+    np.testing.assert_array_equal(out.runs["momentum"].hparams["momentum"], [0.0, 0.5, 0.9])
+    assert out.data.count("data:image/png;base64,") == 3
+
+
+def test_bad_arguments_fail_early():
+    with pytest.raises(ValueError, match="sweep must be one of"):
+        widgets.explore(sweep="gamma", mode="live")
+    with pytest.raises(ValueError, match="sweep must be one of"):
+        widgets.sweep_animation(sweep="gamma")
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        widgets.explore(optimizers=("sgdd",), mode="live")
+    with pytest.raises(ValueError, match="mode must be"):
+        widgets.explore(mode="static")
