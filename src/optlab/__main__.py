@@ -1,0 +1,196 @@
+"""The command line: ``python -m optlab compare ...`` and ``python -m optlab data ...``.
+
+Bad arguments exit with status 2 and one line on stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+USAGE = """\
+usage: python -m optlab COMMAND [options]
+
+commands:
+  compare   train the paper's MLP on MNIST with several optimizers and write results.json/.csv
+            (python -m optlab compare --help for its options)
+  data      find, verify or download MNIST / Fashion-MNIST (python -m optlab data --help)
+"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one line (``prog: error: message``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: error: {message}")
+
+
+def _fail(msg: str) -> NoReturn:
+    print(msg, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _parse_lr(text: str) -> dict[str, float]:
+    """``0.001`` -> {"*": 0.001}; ``adam=1e-3,sgd=0.1`` -> per optimizer."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.rpartition("=")
+        key = name.strip() if sep else "*"
+        if sep and not key:
+            raise argparse.ArgumentTypeError(f"malformed --lr {text!r}: expected NAME=VALUE")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"malformed --lr {text!r}: expected a number (0.001) or NAME=VALUE pairs "
+                "(adam=1e-3,sgd=0.1)") from None
+    if not out:
+        raise argparse.ArgumentTypeError("--lr: empty")
+    return out
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``3`` -> [0, 1, 2]; ``0,5`` -> [0, 5]; ``7,`` -> [7]."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text!r}: expected a count (3) or a comma list (0,5)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--seeds must be >= 1; got {n}")
+    return list(range(n))
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+
+
+def compare_parser() -> argparse.ArgumentParser:
+    from .torch_optim import OPTIMIZERS
+
+    p = _OneLineParser(
+        prog="python -m optlab compare",
+        description=(
+            "Train the first paper's MLP (784-128-64-32-10, ReLU, cross-entropy, pixels in "
+            "[0, 1]) with several optimizers and record train and test loss/accuracy after "
+            "every epoch. Models with the same seed train together in one stacked, compiled "
+            "step that applies the core's update rules (optlab.rules). Writes "
+            "OUT/results.json and OUT/results.csv after every epoch."),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "presets:\n"
+            "  paper  sgd, rmsprop, adam, adagrad; lr 0.001; batch 32; 10 epochs; 3 seeds "
+            "(the default)\n"
+            "  tuned  all 8 first-order rules; lr picked from a 5-point log grid by validation\n"
+            "         accuracy (last 10,000 training images, 3 epochs), then 3 seeds x 10 epochs\n"
+            "  lbfgs  L-BFGS (full batch, and batches of 6000) against Adam at equal budgets of\n"
+            "         example-gradients and of training time\n"
+            "examples:\n"
+            "  python -m optlab compare --preset paper --out results/paper\n"
+            "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
+            "--epochs 3 --seeds 1\n"),
+    )
+    p.add_argument("--preset", choices=("paper", "tuned", "lbfgs"), default=None,
+                   help="start from a preset (default: paper); the flags below override it")
+    p.add_argument("--optimizers", default=None, metavar="A,B,...",
+                   help=f"comma-separated names from: {', '.join(OPTIMIZERS)}")
+    p.add_argument("--lr", type=_parse_lr, default=None, metavar="LR|NAME=LR,...",
+                   help="learning rate: one value for all (0.001), or per optimizer "
+                        "(adam=1e-3,sgd=0.1; the others keep the preset's)")
+    p.add_argument("--epochs", type=_int, default=None, help="epochs per run (paper: 10)")
+    p.add_argument("--seeds", type=_parse_seeds, default=None, metavar="N|S1,S2",
+                   help="a count N (seeds 0..N-1) or a comma list; a seed fixes the initial "
+                        "weights and the batch order (paper: 3)")
+    p.add_argument("--batch-size", type=_int, default=None,
+                   help="minibatch size (paper: 32); a last partial batch is dropped")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "synthetic"), default=None,
+                   help="mnist (default), fashion-mnist, or synthetic (small random data "
+                        "of MNIST's shape, for quick checks)")
+    p.add_argument("--data-dir", default=None,
+                   help="where the IDX files are (default: $OPTLAB_DATA_DIR, then the "
+                        "usual places; see python -m optlab data verify)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="auto prefers cuda, then mps, then cpu")
+    p.add_argument("--out", default="runs/compare", metavar="DIR",
+                   help="output directory for results.json and results.csv "
+                        "(default: runs/compare)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of DIR/results.json (same configuration) and "
+                        "run only the others")
+    p.add_argument("--threads", type=_int, default=None,
+                   help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
+                        "the machine is busy; never more than the cores)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="run eagerly (default: torch.compile when the run is long enough to "
+                        "repay it; CUDA graphs on CUDA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
+    return p
+
+
+def main_compare(argv: list[str]) -> int:
+    args = compare_parser().parse_args(argv)
+    from . import compare, engine
+
+    overrides: dict[str, Any] = {
+        "optimizers": [s.strip() for s in args.optimizers.split(",") if s.strip()]
+        if args.optimizers is not None else None,
+        "lr": args.lr, "epochs": args.epochs, "seeds": args.seeds,
+        "batch_size": args.batch_size, "dataset": args.dataset, "data_dir": args.data_dir,
+        "device": args.device, "threads": args.threads,
+        "compile": False if args.no_compile else None,
+    }
+    if args.lr is not None and "*" not in args.lr:  # per-optimizer lrs extend the preset's
+        base = compare.PRESETS[args.preset or "paper"].get("lr") or {}
+        overrides["lr"] = {**base, **args.lr}
+    try:
+        cfg = compare.make_config(args.preset, **overrides)
+        engine.pick_device(cfg.device)  # fail fast, before loading data
+    except (compare.ConfigError, engine.DeviceError) as e:
+        _fail(f"python -m optlab compare: error: {e}")
+    from .data import DataError
+
+    try:
+        doc = compare.run_comparison(cfg, args.out, resume=args.resume, quiet=args.quiet)
+    except (compare.ConfigError, engine.DeviceError, DataError) as e:
+        _fail(f"python -m optlab compare: error: {e}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are saved in {args.out}/results.json; "
+              "rerun with --resume to complete them", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        n = len(doc["runs"])
+        bad = sum(r["status"] != "ok" for r in doc["runs"])
+        print(f"wrote {args.out}/results.json and results.csv: {n} runs"
+              + (f", {bad} diverged" if bad else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "compare":
+        return main_compare(rest)
+    if cmd == "data":
+        from .data import DataError, main_data
+
+        try:
+            return main_data(rest)
+        except DataError as e:
+            _fail(f"python -m optlab data: error: {e}")
+    _fail(f"python -m optlab: error: unknown command {cmd!r} (choose compare or data)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

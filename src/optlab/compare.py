@@ -1,0 +1,562 @@
+"""``python -m optlab compare``: presets, the run loop, and ``results.json`` / ``results.csv``.
+
+:func:`run_comparison` takes a :class:`CompareConfig` and writes ``OUT/results.json`` (provenance,
+config, one record per run with its per-epoch metrics) and a tidy ``OUT/results.csv`` beside it
+(one row per run and epoch). Both are rewritten atomically (temporary file + ``os.replace``)
+after every epoch, so an interruption loses at most the epoch under way; ``resume=True`` skips
+the runs already finished (same optimizer, hyperparameters, seed and configuration).
+
+Presets (explicit settings override them):
+
+* ``paper`` — the first paper: SGD, RMSprop, Adam, AdaGrad; lr 0.001 for all; batch 32;
+  10 epochs; 3 seeds.
+* ``tuned`` — every first-order rule of the core, each at the learning rate of a 5-point log
+  grid that gives the best validation accuracy (validation = the last 10,000 training images,
+  ``select_epochs`` epochs, seed 0), then 3 seeds x 10 epochs at that rate on the full
+  training set. The grid search is stored in the ``"selection"`` section.
+* ``lbfgs`` — L-BFGS (full batch, and large batches) against Adam (batch 32, lr 0.001) at equal
+  budgets of example-gradients and of training time (both recorded in ``"budgets"``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import engine
+from .engine import ModelSpec, RunResult
+from .rules import FIRST_ORDER, resolve_hparams
+
+PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
+
+#: Learning-rate grids of the ``tuned`` preset: five log-spaced values around each rule's
+#: usual range.
+TUNED_GRID: dict[str, tuple[float, ...]] = {
+    "sgd": (3e-3, 1e-2, 3e-2, 1e-1, 3e-1),
+    "momentum": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+    "nesterov": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+    "adagrad": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+    "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+    "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+    "adamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+    "nadamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+}
+
+#: L-BFGS settings of the ``lbfgs`` preset: (label, batch size or None for the full training
+#: set, optimizer hyperparameters).
+LBFGS_VARIANTS: tuple[tuple[str, int | None, dict[str, Any]], ...] = (
+    ("full-batch", None, {"lr": 1.0, "max_iter": 5, "history_size": 10,
+                          "line_search_fn": "strong_wolfe"}),
+    ("batch-6000", 6000, {"lr": 1.0, "max_iter": 5, "history_size": 10,
+                          "line_search_fn": "strong_wolfe"}),
+)
+# max_iter=1 with the full batch does not train this network (nor does torch.optim.LBFGS with
+# the same settings: after the first, tiny steepest-descent step the line search returns the
+# same point); 5 iterations per step(closure) keeps the budget granularity fine enough.
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"optimizers": list(PAPER_OPTIMIZERS), "lr": {"*": 1e-3}, "batch_size": 32,
+              "epochs": 10, "seeds": [0, 1, 2]},
+    "tuned": {"optimizers": list(FIRST_ORDER), "lr": None, "batch_size": 32, "epochs": 10,
+              "seeds": [0, 1, 2], "val_size": 10_000, "select_epochs": 3},
+    "lbfgs": {"optimizers": ["adam", "lbfgs"], "lr": {"adam": 1e-3}, "batch_size": 32,
+              "epochs": 10, "seeds": [0, 1, 2]},
+}
+
+
+class ConfigError(ValueError):
+    """A bad setting; the CLI prints its one-line message and exits with status 2."""
+
+
+@dataclass
+class CompareConfig:
+    preset: str = "paper"
+    optimizers: list[str] = field(default_factory=lambda: list(PAPER_OPTIMIZERS))
+    lr: dict[str, float] | None = None  # per optimizer; "*" = all; None: grid (tuned)/defaults
+    epochs: int = 10
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    batch_size: int = 32
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    compile: bool | None = None  # None: automatic
+    val_size: int = 0
+    select_epochs: int = 3
+    grid: dict[str, list[float]] | None = None
+    lbfgs_variants: list[dict[str, Any]] | None = None
+    synthetic_size: tuple[int, int] = (2048, 512)
+
+    def lr_for(self, name: str) -> float | None:
+        if not self.lr:
+            return None
+        return self.lr.get(name, self.lr.get("*"))
+
+    def experiment(self) -> dict[str, Any]:
+        """The settings that define the numbers (not where or how fast they are computed)."""
+        d = asdict(self)
+        for k in ("device", "threads", "compile", "data_dir"):
+            d.pop(k)
+        return engine.jsonable(d)
+
+
+def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
+    """A :class:`CompareConfig` from a preset (default ``paper``) and explicit overrides
+    (``None`` values are ignored); validates names and values (:class:`ConfigError`)."""
+    preset = preset or "paper"
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    base = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset].items()}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = CompareConfig(preset=preset, **base)
+    from .torch_optim import OPTIMIZERS
+
+    if not cfg.optimizers:
+        raise ConfigError("--optimizers: give at least one optimizer")
+    for name in cfg.optimizers:
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {name!r}: choose from {', '.join(OPTIMIZERS)}")
+    if len(set(cfg.optimizers)) != len(cfg.optimizers):
+        raise ConfigError("--optimizers: each optimizer once")
+    if cfg.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1; got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1; got {cfg.batch_size}")
+    if not cfg.seeds:
+        raise ConfigError("--seeds: give at least one seed")
+    if cfg.lr:
+        for name, v in cfg.lr.items():
+            if name != "*" and name not in cfg.optimizers:
+                raise ConfigError(f"--lr {name}=...: {name} is not among --optimizers "
+                                  f"({','.join(cfg.optimizers)})")
+            if not (v > 0):  # catches NaN too
+                raise ConfigError(f"--lr must be > 0; got {v:g}" + (
+                    f" for {name}" if name != "*" else ""))
+    for name in cfg.optimizers:  # the core's own validation of every hyperparameter
+        if name != "lbfgs":
+            lr = cfg.lr_for(name)
+            try:
+                resolve_hparams(name, **({"lr": lr} if lr is not None else {}))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+    if cfg.dataset not in ("mnist", "fashion-mnist", "synthetic"):
+        raise ConfigError(f"--dataset {cfg.dataset}: choose mnist, fashion-mnist or synthetic")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
+    if cfg.preset == "tuned" and cfg.grid is None:
+        cfg.grid = {o: list(TUNED_GRID[o]) for o in cfg.optimizers if o in TUNED_GRID}
+    if cfg.preset == "lbfgs" and cfg.lbfgs_variants is None:
+        cfg.lbfgs_variants = [{"label": lab, "batch_size": bs, "hparams": hp}
+                              for lab, bs, hp in LBFGS_VARIANTS]
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance and the results files
+# --------------------------------------------------------------------------------------------
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[str, Any]:
+    import numpy as np
+
+    from . import __version__
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "mps":  # pragma: no cover
+        name = "Apple MPS"
+    else:
+        name = _cpu_name()
+    prog = "python -m optlab" if Path(sys.argv[0]).name in ("__main__.py", "-m") else sys.argv[0]
+    return {
+        "command": " ".join([prog, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "optlab": __version__,
+        "platform": platform.platform(),
+        "device": device.type,
+        "device_name": name,
+        "cpu_cores": engine._cores(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg") else None,
+        "threads": None,  # filled per run (each run records its own too)
+        "compile": None,
+        "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
+        "dataset": getattr(dataset, "name", cfg.dataset),
+        "dataset_source": str(getattr(dataset, "source", None) or "") or None,
+        "dataset_md5_ok": (True if getattr(dataset, "source", None) else None),
+        "dtype": "float32",
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
+               "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
+               "grad_evals", "examples", "epochs_of_gradients", "budget")
+
+
+def run_key(run: dict[str, Any]) -> str:
+    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed."""
+    ident = {k: run.get(k) for k in ("phase", "variant", "optimizer", "hparams", "seed")}
+    return json.dumps(ident, sort_keys=True)
+
+
+class ResultsFile:
+    """``results.json`` + ``results.csv`` in ``out_dir``, rewritten atomically on every save."""
+
+    def __init__(self, out_dir: str | os.PathLike, cfg: CompareConfig, prov: dict[str, Any],
+                 resume: bool):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.json_path = self.dir / "results.json"
+        self.csv_path = self.dir / "results.csv"
+        exp = cfg.experiment()
+        self.doc: dict[str, Any] = {"provenance": prov, "config": exp, "runs": []}
+        self.previous: dict[str, dict[str, Any]] = {}
+        if resume and self.json_path.exists():
+            try:
+                old = json.loads(self.json_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"--resume: cannot read {self.json_path}: {e}") from None
+            if old.get("config") != exp:
+                diff = sorted(k for k in set(exp) | set(old.get("config", {}))
+                              if exp.get(k) != old.get("config", {}).get(k))
+                raise ConfigError(f"--resume: {self.json_path} was written for a different "
+                                  f"configuration (differs in: {', '.join(diff)}); use another "
+                                  "--out or drop --resume")
+            for section in ("runs",):
+                for r in old.get(section, []):
+                    if r.get("status") in ("ok", "diverged"):
+                        self.previous[run_key(r)] = r
+            for r in old.get("selection", {}).get("runs", []):
+                if r.get("status") in ("ok", "diverged"):
+                    self.previous[run_key(r)] = r
+            prov["resumed_from"] = old.get("provenance", {}).get("date")
+
+    def finished(self, run: dict[str, Any]) -> dict[str, Any] | None:
+        return self.previous.get(run_key(run))
+
+    def put(self, run: dict[str, Any], section: str = "runs") -> None:
+        runs = (self.doc.setdefault("selection", {}).setdefault("runs", [])
+                if section == "selection" else self.doc["runs"])
+        key = run_key(run)
+        for i, r in enumerate(runs):
+            if run_key(r) == key:
+                runs[i] = run
+                break
+        else:
+            runs.append(run)
+
+    def save(self) -> None:
+        _atomic_write(self.json_path, json.dumps(self.doc, indent=1, allow_nan=False) + "\n")
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
+                           lineterminator="\n")
+        w.writeheader()
+        all_runs = list(self.doc.get("selection", {}).get("runs", [])) + self.doc["runs"]
+        for r in all_runs:
+            for e in r["epochs"]:
+                row = {"phase": r.get("phase"), "variant": r.get("variant"),
+                       "optimizer": r["optimizer"], "lr": r["hparams"].get("lr"),
+                       "seed": r["seed"], "status": r["status"], **e}
+                w.writerow(row)
+        _atomic_write(self.csv_path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# The run loop
+# --------------------------------------------------------------------------------------------
+
+
+class _Interrupt:
+    """Test hook: ``OPTLAB_INTERRUPT_AFTER_UNITS=N`` raises ``KeyboardInterrupt`` after N
+    finished units (stacks or L-BFGS runs), as if the user pressed Ctrl-C."""
+
+    def __init__(self) -> None:
+        v = os.environ.get("OPTLAB_INTERRUPT_AFTER_UNITS")
+        self.left = int(v) if v else None
+
+    def unit_done(self) -> None:
+        if self.left is not None:
+            self.left -= 1
+            if self.left <= 0:
+                raise KeyboardInterrupt("OPTLAB_INTERRUPT_AFTER_UNITS")
+
+
+def load_data(cfg: CompareConfig) -> Any:
+    from . import data as _data
+
+    if cfg.dataset == "synthetic":
+        return _data.synthetic_dataset(*cfg.synthetic_size, seed=0)
+    return _data.load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+
+
+class _Log:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+
+    def line(self, msg: str) -> None:
+        if not self.quiet:
+            print(msg, file=sys.stderr if self.tty else sys.stdout, flush=True)
+
+    def bar(self, total: int, desc: str) -> Any:
+        if self.quiet or not self.tty:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover
+            return None
+        return tqdm(total=total, desc=desc, leave=False, unit="step")
+
+
+def _run_record(r: RunResult, phase: str, threads: int, variant: str | None = None
+                ) -> dict[str, Any]:
+    d = r.as_dict()
+    d = {"phase": phase, "variant": variant, **d, "threads": threads}
+    return d
+
+
+def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_desc
+                 ) -> list[dict[str, Any]]:
+    """Train one stack (specs share a seed), saving after every epoch."""
+    mode = engine.compile_mode_for(data.x_train.device, cfg.compile,
+                                   len(specs) * (data.n_train // cfg.batch_size) * cfg.epochs)
+    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
+    threads = engine.set_threads(
+        cfg.threads or engine.default_threads(len(specs), mode is not None, load0))
+    seed = specs[0].seed
+    epochs = cfg.select_epochs if phase == "selection" else cfg.epochs
+    names = ",".join(dict.fromkeys(s.optimizer for s in specs))
+    bar = log.bar(epochs * (data.n_train // cfg.batch_size),
+                  f"{phase} seed {seed} [{len(specs)} models]")
+    records: list[dict[str, Any]] = []
+
+    def on_epoch(results: list[RunResult], epoch: int) -> None:
+        nonlocal records
+        records = [_run_record(r, phase, threads) for r in results]
+        for rec in records:
+            res.put(rec, section)
+        res.save()
+        e0 = results[0].epochs[-1] if results[0].epochs else None
+        secs = f"{e0.seconds:.1f} s" if e0 else ""
+        if len(results) <= 8:
+            accs = "  ".join(
+                f"{r.spec.optimizer}"
+                + (f"@{r.spec.hparams.get('lr'):g}" if phase == "selection" else "")
+                + (f" {r.epochs[-1].train_acc:.4f}/{r.epochs[-1].test_acc:.4f}"
+                   if r.epochs and r.epochs[-1].epoch == epoch else f" {r.status}")
+                for r in results)
+        else:
+            ok = [r for r in results if r.epochs and r.epochs[-1].epoch == epoch]
+            best = max(ok, key=lambda r: r.epochs[-1].val_acc or r.epochs[-1].test_acc,
+                       default=None)
+            accs = (f"best {best.spec.optimizer}@{best.spec.hparams.get('lr'):g} "
+                    f"{(best.epochs[-1].val_acc or best.epochs[-1].test_acc):.4f}"
+                    if best else "all diverged")
+        log.line(f"{phase} seed {seed} epoch {epoch}/{epochs} {secs} "
+                 f"({len(results)} models, {threads} thr) train/test acc: {accs}")
+
+    t0 = time.perf_counter()
+    results = engine.train_stack(specs, data, epochs=epochs, batch_size=cfg.batch_size,
+                                 compile=cfg.compile, on_epoch=on_epoch, progress=bar)
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t0
+    comp = results[0].compile_seconds
+    log.line(f"{phase} seed {seed}: {names} done in {wall:.1f} s"
+             + (f" (compile {comp:.1f} s)" if comp else " (eager)"))
+    res.doc["provenance"]["threads"] = threads
+    res.doc["provenance"]["compile"] = results[0].info.get("compile_mode")
+    interrupt.unit_done()
+    return [_run_record(r, phase, threads) for r in results]
+
+
+def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
+    return [ModelSpec(o, {"lr": lrs[o]} if lrs.get(o) is not None else {}, seed)
+            for o in cfg.optimizers if o != "lbfgs"]
+
+
+def _pending(specs, res, phase, log) -> list[ModelSpec]:
+    out = []
+    for s in specs:
+        probe = {"phase": phase, "variant": None, "optimizer": s.optimizer,
+                 "hparams": engine.jsonable(s.resolved()), "seed": s.seed}
+        prev = res.finished(probe)
+        if prev is not None:
+            res.put(prev, "selection" if phase == "selection" else "runs")
+        else:
+            out.append(s)
+    skipped = len(specs) - len(out)
+    if skipped:
+        log.line(f"resume: {skipped} finished {phase} run(s) of seed {specs[0].seed} kept")
+    return out
+
+
+def run_comparison(cfg: CompareConfig, out_dir: str | os.PathLike, *, resume: bool = False,
+                   quiet: bool = False) -> dict[str, Any]:
+    """Run the comparison ``cfg`` and write ``out_dir/results.json`` and ``results.csv``;
+    returns the results document."""
+    engine.enable_compile_cache()
+    device = engine.pick_device(cfg.device)
+    log = _Log(quiet)
+    dataset = load_data(cfg)
+    if cfg.dataset == "synthetic" and cfg.val_size >= dataset.train_images.shape[0]:
+        cfg.val_size = dataset.train_images.shape[0] // 6
+    prov = provenance(device, dataset, cfg)
+    res = ResultsFile(out_dir, cfg, prov, resume)
+    interrupt = _Interrupt()
+    res.save()
+    full = engine.prepare_data(dataset, device=device)
+    log.line(f"optlab compare: preset {cfg.preset}, {cfg.dataset} "
+             f"({full.n_train} train), device {device.type} ({prov['device_name']})")
+
+    lrs: dict[str, float | None] = {o: cfg.lr_for(o) for o in cfg.optimizers}
+    if cfg.preset == "tuned" or cfg.grid:
+        lrs.update(_select(cfg, dataset, device, res, log, interrupt))
+
+    adam_seconds: dict[int, float] = {}
+    for seed in cfg.seeds:
+        specs = _pending(_specs_for(cfg, seed, lrs), res, "final", log)
+        if specs:
+            _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
+        for r in res.doc["runs"]:
+            if r["seed"] == seed and r["optimizer"] == "adam" and r["phase"] == "final":
+                adam_seconds[seed] = sum(e["seconds"] for e in r["epochs"])
+        if "lbfgs" in cfg.optimizers:
+            _run_lbfgs(cfg, seed, full, res, log, interrupt, adam_seconds.get(seed))
+    res.doc["provenance"]["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
+        timespec="seconds")
+    res.save()
+    return res.doc
+
+
+def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
+    """The grid search of the ``tuned`` preset, on a validation split of the training set."""
+    val_size = cfg.val_size or 10_000
+    split = engine.prepare_data(dataset, device=device, val_size=val_size)
+    seed = cfg.seeds[0]
+    grid = cfg.grid or {}
+    specs = [ModelSpec(o, {"lr": lr}, seed) for o in cfg.optimizers if o in grid
+             for lr in grid[o]]
+    sel = res.doc.setdefault("selection", {})
+    sel.update({"val_size": val_size, "train_size": split.n_train, "epochs": cfg.select_epochs,
+                "seed": seed, "grid": grid, "criterion": "val_acc after the last epoch"})
+    sel.setdefault("runs", [])
+    pending = _pending(specs, res, "selection", log)
+    if pending:
+        _train_group(cfg, pending, split, res, log, "selection", "selection", interrupt,
+                     device)
+    chosen: dict[str, float] = {}
+    for o in grid:
+        cands = [r for r in sel["runs"] if r["optimizer"] == o and r["status"] == "ok"]
+        if cands:
+            best = max(cands, key=lambda r: (r["epochs"][-1]["val_acc"], -r["hparams"]["lr"]))
+            chosen[o] = best["hparams"]["lr"]
+        else:
+            chosen[o] = min(grid[o])
+    sel["chosen_lr"] = chosen
+    res.save()
+    log.line("selection: chosen lr " + ", ".join(f"{o}={v:g}" for o, v in chosen.items()))
+    return chosen
+
+
+def _run_lbfgs(cfg, seed, data, res, log, interrupt, adam_seconds) -> None:
+    variants = cfg.lbfgs_variants or [{"label": "full-batch", "batch_size": None,
+                                       "hparams": {"lr": 1.0, "max_iter": 5,
+                                                   "line_search_fn": "strong_wolfe"}}]
+    budget_examples = cfg.epochs * (data.n_train // cfg.batch_size) * cfg.batch_size
+    budgets = res.doc.setdefault("budgets", {
+        "example_gradients": budget_examples,
+        "epochs_of_gradients": cfg.epochs,
+        "seconds_by_seed": {},
+        "note": "Adam's budget at batch size --batch-size: example-gradients = epochs x "
+                "training images, seconds = its training time (evaluation and compilation "
+                "excluded). Each L-BFGS run goes on until it has spent both budgets; the "
+                "records where it crossed each are marked 'budget'.",
+    })
+    if adam_seconds is not None:
+        budgets["seconds_by_seed"][str(seed)] = round(adam_seconds, 3)
+    threads = engine.set_threads(cfg.threads or 1)
+    for v in variants:
+        bs = v["batch_size"] or data.n_train
+        spec = ModelSpec("lbfgs", dict(v["hparams"]), seed)
+        probe = {"phase": "final", "variant": v["label"], "optimizer": "lbfgs",
+                 "hparams": engine.jsonable(spec.hparams), "seed": seed}
+        prev = res.finished(probe)
+        if prev is not None:
+            res.put(prev)
+            log.line(f"resume: lbfgs {v['label']} seed {seed} kept")
+            continue
+        t0 = time.perf_counter()
+
+        def on_eval(r: RunResult, v=v) -> None:
+            res.put(_run_record(r, "final", threads, v["label"]))
+            res.save()
+
+        r = engine.train_lbfgs(spec, data, batch_size=bs, max_examples=budget_examples,
+                               max_seconds=adam_seconds, on_eval=on_eval)
+        res.put(_run_record(r, "final", threads, v["label"]))
+        res.save()
+        last = r.epochs[-1]
+        log.line(f"lbfgs {v['label']} seed {seed}: {r.info['grad_evals']} gradient evaluations, "
+                 f"{last.extra['epochs_of_gradients']:.1f} epochs of gradients, "
+                 f"{r.info['train_seconds']:.1f} s; test acc {last.test_acc:.4f} "
+                 f"({time.perf_counter() - t0:.1f} s with evaluation)")
+        interrupt.unit_done()
+

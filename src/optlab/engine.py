@@ -1,0 +1,687 @@
+r"""The MNIST comparison engine: many optimizers, one pass, the core's own update rules.
+
+What :func:`train_stack` does, in the order a step does it:
+
+* **Data.** The images live on the device as one float tensor in :math:`[0, 1]` (scaled once,
+  as in the paper). Each epoch draws one permutation from a ``torch.Generator`` seeded from
+  the run's seed (on the CPU, so the batch order is the same on every device), gathers the
+  training set once into a buffer in that order, and the steps read consecutive slices of 32.
+  No ``DataLoader``. A last partial batch (when the batch size does not divide the training
+  set) is **dropped**; with 60,000 images and batches of 32 there is none.
+* **Stacked models.** Models that share a batch schedule, i.e. the same seed, train together:
+  their parameters are the rows of one ``(K, P)`` tensor (:mod:`optlab.mlp`), the forward and
+  backward are batched matrix products, and the loss is each model's own mean, summed.
+* **The core's rules.** Models are grouped by rule and hyperparameters into contiguous rows.
+  Each group's rows are updated by the pure function of :mod:`optlab.rules`
+  (``rule.update(params, grad, state, **hparams)``); the learning rate is a ``(K_g, 1)`` tensor,
+  so one group can hold several learning rates; the step counter is a 0-d tensor, so that
+  ``torch.compile`` traces the rules once. The new rows are concatenated and written back.
+  This is the same code the ``torch.optim`` adapters (:func:`optlab.make_optimizer`) run, and
+  the tests check the two agree.
+* **One compiled step.** Forward, backward and every group's update form one function, compiled
+  with ``torch.compile`` when it pays (``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA);
+  if compilation fails it warns once and runs eagerly.
+* **Metrics.** After each epoch, all K models are evaluated in one batched, chunked forward pass
+  on the training set (or its training part when a validation split is carved off), the
+  validation split if any, and the test set. A model whose loss is not finite is marked
+  ``diverged`` and frozen (its metrics stop; the others go on).
+
+:func:`train_lbfgs` runs L-BFGS (not elementwise: it needs dot products over all parameters) as
+a single model with :func:`optlab.make_optimizer` and a closure on large or full batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import mlp
+from .rules import get_rule, resolve_hparams
+
+__all__ = [
+    "ModelSpec",
+    "PreparedData",
+    "EpochMetrics",
+    "RunResult",
+    "prepare_data",
+    "train_stack",
+    "train_lbfgs",
+    "pick_device",
+    "set_threads",
+    "default_threads",
+    "enable_compile_cache",
+    "DeviceError",
+]
+
+
+class DeviceError(RuntimeError):
+    """The requested device is not available (the CLI turns it into one line, exit status 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Device, threads, compile cache
+# --------------------------------------------------------------------------------------------
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` prefers CUDA, then MPS, then the CPU; an unavailable explicit choice raises
+    :class:`DeviceError`."""
+    mps_ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_ok else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is available to this PyTorch "
+                          f"({torch.__version__}); use --device cpu or auto")
+    if name == "mps" and not mps_ok:
+        raise DeviceError("--device mps: Apple's MPS backend is not available here; "
+                          "use --device cpu or auto")
+    if name not in {"cpu", "cuda", "mps"}:
+        raise DeviceError(f"--device {name}: choose auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS/Windows
+        return os.cpu_count() or 1
+
+
+def default_threads(n_models: int, compiled: bool, load: float | None = None) -> int:
+    """One thread for a single or eager model (steadier and as fast), two for a compiled stack;
+    never more than the cores that are idle. On a busy machine (1-minute load average above
+    ``cores - 2``) a stack gets one thread too: a 2-thread OpenMP step whose second thread is
+    preempted waits at every barrier (measured here: 79 ms/step on 2 threads against 3.8 ms on
+    1 thread, for the same K=4 step at a load average of 7.5 on 2 cores). ``load``: the load
+    average to judge by (default: now); a long run passes the one from its start, since its own
+    earlier stacks raise the load average later on."""
+    cores = _cores()
+    want = 2 if (compiled and n_models > 1) else 1
+    try:
+        idle = cores - (os.getloadavg()[0] if load is None else load)
+    except (AttributeError, OSError):  # pragma: no cover
+        idle = cores
+    if idle < want - 0.5:
+        want = 1
+    return max(1, min(want, cores))
+
+
+def set_threads(n: int) -> int:
+    """``torch.set_num_threads(n)`` capped at the available cores; returns the value set."""
+    n = max(1, min(int(n), _cores()))
+    torch.set_num_threads(n)
+    return n
+
+
+def enable_compile_cache() -> str:
+    """Point inductor's on-disk cache at ``$XDG_CACHE_HOME/optlab/inductor`` (unless
+    ``TORCHINDUCTOR_CACHE_DIR`` is already set), so a rerun compiles from a warm cache."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(base, "optlab", "inductor")
+    return os.environ["TORCHINDUCTOR_CACHE_DIR"]
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedData:
+    """Float images ``(N, 784)`` in [0, 1] and int64 labels, on the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    evals: dict[str, tuple[torch.Tensor, torch.Tensor]]  # "train", ["val"], "test"
+    name: str = "mnist"
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+
+def _to_float(images: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    x = images.reshape(images.shape[0], -1)
+    if x.dtype == torch.uint8:
+        return (x.to(device=device, dtype=dtype) / 255.0).contiguous()
+    return x.to(device=device, dtype=dtype).contiguous()
+
+
+def prepare_data(
+    dataset: Any, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+    val_size: int = 0,
+) -> PreparedData:
+    """Scale a dataset (``train_images``/``train_labels``/``test_images``/``test_labels``, uint8
+    images) to [0, 1] once and move it to ``device``. ``val_size > 0`` carves the **last**
+    ``val_size`` training images off as a validation split (never the test set)."""
+    device = torch.device(device)
+    x = _to_float(dataset.train_images, device, dtype)
+    y = dataset.train_labels.to(device=device, dtype=torch.int64)
+    xt = _to_float(dataset.test_images, device, dtype)
+    yt = dataset.test_labels.to(device=device, dtype=torch.int64)
+    name = getattr(dataset, "name", "mnist")
+    if val_size:
+        if not 0 < val_size < x.shape[0]:
+            raise ValueError(f"val_size must be in (0, {x.shape[0]}); got {val_size}")
+        n = x.shape[0] - val_size
+        evals = {"train": (x[:n], y[:n]), "val": (x[n:], y[n:]), "test": (xt, yt)}
+        return PreparedData(x[:n], y[:n], evals, name)
+    return PreparedData(x, y, {"train": (x, y), "test": (xt, yt)}, name)
+
+
+def data_generator(seed: int) -> torch.Generator:
+    """The generator of a run's batch order: seeded from the run seed, independent of the
+    generator of its initial weights (:func:`optlab.mlp.init_flat` uses ``seed`` itself)."""
+    return torch.Generator().manual_seed(1_000_003 + int(seed))
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a comparison: optimizer name, its hyperparameters (``torch.optim``
+    keywords, missing ones take the rule's defaults) and the seed."""
+
+    optimizer: str
+    hparams: dict[str, Any]
+    seed: int
+
+    def resolved(self) -> dict[str, Any]:
+        if self.optimizer == "lbfgs":
+            return dict(self.hparams)
+        return resolve_hparams(self.optimizer, **self.hparams)
+
+
+def jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, torch.Tensor):
+        return v.tolist()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else (1e308 if v > 0 else -1e308)
+    return v
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+    val_loss: float | None = None
+    val_acc: float | None = None
+    eval_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "extra" and v is not None}
+        d.update(self.extra)
+        return jsonable(d)
+
+
+@dataclass
+class RunResult:
+    spec: ModelSpec
+    status: str = "running"  # running | ok | diverged
+    epochs: list[EpochMetrics] = field(default_factory=list)
+    compile_seconds: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "optimizer": self.spec.optimizer,
+            "hparams": jsonable(self.spec.resolved()),
+            "seed": self.spec.seed,
+            "status": self.status,
+            "epochs": [e.as_dict() for e in self.epochs],
+        }
+        if self.compile_seconds is not None:
+            d["compile_seconds"] = round(self.compile_seconds, 3)
+        d.update(jsonable(self.info))
+        return d
+
+
+# --------------------------------------------------------------------------------------------
+# The stacked step: forward, backward and the core's rules, per group of rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Group:
+    rule: str
+    start: int
+    stop: int
+    hparams: tuple[tuple[str, Any], ...]  # constant hyperparameters except lr
+
+
+def _group_key(spec: ModelSpec) -> tuple[str, str]:
+    hp = {k: v for k, v in spec.resolved().items() if k != "lr"}
+    return spec.optimizer, json.dumps(jsonable(hp), sort_keys=True)
+
+
+def _order_by_group(specs: Sequence[ModelSpec]) -> list[int]:
+    """Indices of ``specs`` sorted so that each group (rule + hyperparameters but lr) is one
+    contiguous block, groups in order of first appearance."""
+    first: dict[tuple[str, str], int] = {}
+    for i, s in enumerate(specs):
+        first.setdefault(_group_key(s), i)
+    return sorted(range(len(specs)), key=lambda i: (first[_group_key(specs[i])], i))
+
+
+def _tensorize_state(state: Any, like: torch.Tensor, step_dtype: torch.dtype) -> Any:
+    """Rule states with every scalar (the step counter, NAdam's ``mu_product``) stored as a
+    one-element tensor of shape ``(1,)`` on the device, so the compiled step sees the same types
+    at every call. The step hands the rules a 0-d view of it (``_scalar_views``).
+
+    Why ``(1,)`` and not 0-d: with torch 2.13 on the CPU, ``torch.compile`` drops in-place
+    writes to a 0-d float64 input (``s.copy_(s + 1)`` leaves ``s`` unchanged; float32 and
+    1-element tensors are fine), which froze Adam's step counter at 0 in compiled runs. The
+    compiled-vs-readable test catches that."""
+    fields, seen = {}, set()
+    for name, v in state._asdict().items():
+        if isinstance(v, torch.Tensor):  # un-alias (RMSprop's init shares one zero buffer)
+            fields[name] = v.clone() if id(v) in seen else v
+            seen.add(id(v))
+        else:
+            fields[name] = torch.tensor([float(v)], dtype=step_dtype, device=like.device)
+    return type(state)(**fields)
+
+
+def _scalar_views(state: Any) -> Any:
+    """The state as the rules expect it: each ``(1,)`` scalar buffer as a 0-d tensor (a 0-d
+    float64 tensor does not promote the float32 parameters it multiplies)."""
+    return type(state)(*(v[0] if v.dim() == 1 else v for v in state))
+
+
+def _state_tensors(state: Any) -> list[torch.Tensor]:
+    seen, out = set(), []
+    for v in state:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _make_step(groups: tuple[_Group, ...], batch_size: int) -> Callable[..., None]:
+    """The whole training step as one function of tensors (what ``torch.compile`` sees).
+
+    ``flat`` (K, P), the rule states and ``pos`` (the batch index, a 0-d int64 tensor) are
+    updated in place: the rules are pure, so their results are written back with ``copy_``,
+    one write per tensor."""
+    rules = [get_rule(g.rule) for g in groups]
+
+    def step(flat, states, lrs, xs, ys, pos, arange):
+        idx = pos * batch_size + arange
+        x = xs.index_select(0, idx)
+        y = ys.index_select(0, idx)
+        _, grad = mlp.loss_and_grad(flat, x, y, with_loss=False)
+        pieces = []
+        for g, rule, state, lr in zip(groups, rules, states, lrs, strict=False):
+            view = _scalar_views(state)
+            new_p, new_state = rule.update(
+                flat[g.start : g.stop], grad[g.start : g.stop], view, lr=lr, **dict(g.hparams)
+            )
+            pieces.append(new_p)
+            for old, cur, new in zip(state, view, new_state, strict=False):
+                if new is not cur:  # fields a rule passes through unchanged are not rewritten
+                    old.copy_(new.reshape(old.shape))
+        flat.copy_(torch.cat(pieces) if len(pieces) > 1 else pieces[0])
+        pos.add_(1)
+
+    return step
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+class _Stepper:
+    """Runs the step compiled, falling back to eager (with one warning) if compilation fails;
+    the first call's time (compilation included) is recorded apart."""
+
+    _cache: dict[Any, Callable[..., None]] = {}
+
+    def __init__(self, groups, batch_size, compile_mode: str | None, key):
+        self.eager = _make_step(groups, batch_size)
+        self.fn = self.eager
+        self.compiled = False
+        self.compile_seconds: float | None = None
+        self._first = True
+        if compile_mode is not None:
+            try:
+                from torch import _dynamo  # noqa: F401
+
+                ck = (key, compile_mode)
+                if ck not in self._cache:
+                    kw: dict[str, Any] = {"dynamic": False, "fullgraph": False}
+                    if compile_mode != "default":
+                        kw["mode"] = compile_mode
+                    self._cache[ck] = torch.compile(self.eager, **kw)
+                self.fn = self._cache[ck]
+                self.compiled = True
+            except Exception as e:  # noqa: BLE001 - any failure means: run eagerly
+                _warn_once(f"torch.compile unavailable ({type(e).__name__}: {e}); running eagerly")
+
+    def __call__(self, *args) -> None:
+        if not self._first:
+            self.fn(*args)
+            return
+        self._first = False
+        t0 = time.perf_counter()
+        if self.compiled:
+            try:
+                self.fn(*args)
+            except Exception as e:  # noqa: BLE001
+                _warn_once(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); "
+                           "running eagerly")
+                self.fn, self.compiled = self.eager, False
+                self.fn(*args)
+        else:
+            self.fn(*args)
+        _sync(args[0].device)
+        if self.compiled:
+            self.compile_seconds = time.perf_counter() - t0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":  # pragma: no cover
+        torch.mps.synchronize()
+
+
+def compile_mode_for(device: torch.device, compile: bool | None, work: int) -> str | None:
+    """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on when
+    the run is long enough to repay a cold compile (``work`` = models x steps >= 10,000) on the
+    CPU, always on CUDA (CUDA graphs), off on MPS."""
+    if compile is False:
+        return None
+    if device.type == "mps":
+        return None if compile is None else "default"
+    if device.type == "cuda":
+        return "reduce-overhead"
+    if compile is None and work < 10_000:
+        return None
+    return "default"
+
+
+# --------------------------------------------------------------------------------------------
+# Training a stack
+# --------------------------------------------------------------------------------------------
+
+
+def _epoch_metrics(
+    flat: torch.Tensor, data: PreparedData, epoch: int, seconds: float
+) -> list[EpochMetrics]:
+    t0 = time.perf_counter()
+    res = {name: mlp.evaluate(flat, x, y) for name, (x, y) in data.evals.items()}
+    host = {name: (lo.cpu().tolist(), ac.cpu().tolist()) for name, (lo, ac) in res.items()}
+    ev = time.perf_counter() - t0
+    out = []
+    for k in range(flat.shape[0]):
+        m = EpochMetrics(
+            epoch=epoch,
+            train_loss=host["train"][0][k], train_acc=host["train"][1][k],
+            test_loss=host["test"][0][k], test_acc=host["test"][1][k],
+            seconds=round(seconds, 4), eval_seconds=round(ev, 4),
+        )
+        if "val" in host:
+            m.val_loss, m.val_acc = host["val"][0][k], host["val"][1][k]
+        out.append(m)
+    return out
+
+
+def _finite(m: EpochMetrics) -> bool:
+    vals = [m.train_loss, m.test_loss] + ([m.val_loss] if m.val_loss is not None else [])
+    return all(math.isfinite(v) for v in vals)
+
+
+def train_stack(
+    specs: Sequence[ModelSpec],
+    data: PreparedData,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    compile: bool | None = None,
+    dtype: torch.dtype = torch.float32,
+    on_epoch: Callable[[list[RunResult], int], None] | None = None,
+    progress: Any = None,
+) -> list[RunResult]:
+    """Train the models ``specs`` (all with the same seed) side by side for ``epochs`` epochs.
+
+    Returns one :class:`RunResult` per spec, in the order given. ``on_epoch(results, epoch)``
+    is called after each epoch's metrics (e.g. to save them); ``progress`` is an optional
+    ``tqdm``-like object with ``update(n)`` and ``set_postfix_str(s)``.
+    """
+    if not specs:
+        return []
+    seeds = {s.seed for s in specs}
+    if len(seeds) != 1:
+        raise ValueError(f"a stack shares one batch schedule, so one seed; got {sorted(seeds)}")
+    seed = seeds.pop()
+    if any(s.optimizer == "lbfgs" for s in specs):
+        raise ValueError("lbfgs is not elementwise: train it with train_lbfgs")
+    device = data.x_train.device
+    order = _order_by_group(specs)
+    ordered = [specs[i] for i in order]
+    k = len(ordered)
+    n_batches = data.n_train // batch_size
+    if n_batches < 1:
+        raise ValueError(f"batch size {batch_size} exceeds the {data.n_train} training images")
+    step_dtype = torch.float32 if device.type == "mps" else torch.float64
+
+    # parameters: the seed's initial network, repeated K times (same init whatever optimizer)
+    flat = mlp.init_flat(seed, dtype=dtype, device=device).unsqueeze(0).repeat(k, 1).contiguous()
+    groups: list[_Group] = []
+    states, lrs = [], []
+    i = 0
+    while i < k:
+        key = _group_key(ordered[i])
+        j = i
+        while j < k and _group_key(ordered[j]) == key:
+            j += 1
+        hp = ordered[i].resolved()
+        rule = get_rule(ordered[i].optimizer)
+        const = tuple(sorted((kk, v) for kk, v in hp.items() if kk != "lr"))
+        groups.append(_Group(ordered[i].optimizer, i, j, const))
+        lr = torch.tensor([ordered[m].resolved()["lr"] for m in range(i, j)], dtype=dtype,
+                          device=device).view(-1, 1)
+        lrs.append(lr)
+        st = rule.init_state(flat[i:j], **hp)
+        states.append(_tensorize_state(st, flat, step_dtype))
+        i = j
+    groups_t = tuple(groups)
+
+    xs = torch.empty_like(data.x_train[: n_batches * batch_size])
+    ys = torch.empty_like(data.y_train[: n_batches * batch_size])
+    pos = torch.zeros((), dtype=torch.int64, device=device)
+    arange = torch.arange(batch_size, device=device)
+    mode = compile_mode_for(device, compile, k * n_batches * epochs)
+    if mode == "reduce-overhead":  # CUDA graphs: every mutated input must keep its address
+        from torch import _dynamo
+
+        state_ts = [x for st in states for x in _state_tensors(st)]
+        for t in [flat, pos, xs, ys, arange, *lrs, *state_ts]:
+            _dynamo.mark_static_address(t)
+    key = (groups_t, batch_size, k, str(dtype), device.type)
+    stepper = _Stepper(groups_t, batch_size, mode, key)
+
+    results = [RunResult(spec) for spec in ordered]
+    for r in results:
+        r.info.update({"stack_size": k, "batch_order_seed": seed})
+    alive = [True] * k
+    g = data_generator(seed)
+    n_used = n_batches * batch_size
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(data.n_train, generator=g)[:n_used].to(device)
+        torch.index_select(data.x_train, 0, perm, out=xs)
+        torch.index_select(data.y_train, 0, perm, out=ys)
+        pos.zero_()
+        compile_s = 0.0
+        for b in range(n_batches):
+            if b == 0 and epoch == 1:
+                stepper(flat, states, lrs, xs, ys, pos, arange)
+                compile_s = stepper.compile_seconds or 0.0
+            else:
+                stepper(flat, states, lrs, xs, ys, pos, arange)
+            if progress is not None and (b + 1) % 64 == 0:
+                progress.update(64)
+        _sync(device)
+        seconds = time.perf_counter() - t0 - compile_s
+        if progress is not None:
+            progress.update(n_batches % 64)
+        metrics = _epoch_metrics(flat, data, epoch, seconds)
+        for m_idx, (r, m) in enumerate(zip(results, metrics, strict=False)):
+            if not alive[m_idx]:
+                continue
+            r.epochs.append(m)
+            if not _finite(m):
+                alive[m_idx] = False
+                r.status = "diverged"
+        if epoch == 1:
+            for r in results:
+                r.compile_seconds = stepper.compile_seconds
+                r.info["compile"] = stepper.compiled
+                r.info["compile_mode"] = mode if stepper.compiled else None
+        if epoch == epochs:
+            for m_idx, r in enumerate(results):
+                if alive[m_idx]:
+                    r.status = "ok"
+        if progress is not None:
+            best = max((m.test_acc for m, a in zip(metrics, alive, strict=True) if a),
+                       default=float("nan"))
+            progress.set_postfix_str(f"epoch {epoch} best test acc {best:.4f}")
+        if on_epoch is not None:
+            on_epoch(results, epoch)
+        if not any(alive):
+            break
+    inverse = [0] * k
+    for pos_i, orig in enumerate(order):
+        inverse[orig] = pos_i
+    return [results[inverse[i]] for i in range(k)]
+
+
+# --------------------------------------------------------------------------------------------
+# L-BFGS: one model, the core's closure-based optimizer, large or full batches
+# --------------------------------------------------------------------------------------------
+
+
+def train_lbfgs(
+    spec: ModelSpec,
+    data: PreparedData,
+    *,
+    batch_size: int,
+    max_examples: int | None = None,
+    max_seconds: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    on_eval: Callable[[RunResult], None] | None = None,
+) -> RunResult:
+    """Train one model with ``make_optimizer("lbfgs", **spec.hparams)``: each
+    ``step(closure)`` works on one batch of ``batch_size`` images (the whole training set when it
+    equals ``n_train``); batches follow the seed's permutation, and the initial network is the
+    seed's, as in :func:`train_stack`.
+
+    Budgets: ``max_examples`` example-gradients (a closure call on a batch of B images costs B)
+    and ``max_seconds`` of training time (evaluation excluded). Training goes on until **both**
+    are spent (a missing one counts as spent), so one run serves both comparisons. Metrics are
+    taken each time another ``n_train`` example-gradients (an "epoch of gradients") are done,
+    when a budget is crossed (marked ``"budget": "gradients"`` / ``"time"``) and at the end;
+    each record carries ``grad_evals``, ``examples``, ``epochs_of_gradients`` and cumulative
+    training ``seconds``."""
+    from .torch_optim import make_optimizer
+
+    if max_examples is None and max_seconds is None:
+        raise ValueError("train_lbfgs needs max_examples or max_seconds")
+    device = data.x_train.device
+    param = mlp.init_flat(spec.seed, dtype=dtype, device=device).requires_grad_(True)
+    opt = make_optimizer("lbfgs", [param], **spec.hparams)
+    batch_size = min(batch_size, data.n_train)
+    n_batches = data.n_train // batch_size
+    used = n_batches * batch_size
+    g = data_generator(spec.seed)
+    counter = {"evals": 0, "examples": 0}
+    batch: dict[str, torch.Tensor] = {}
+
+    def closure():
+        loss, grad = mlp.loss_and_grad(param.detach().view(1, -1), batch["x"], batch["y"])
+        param.grad = grad.view(-1)
+        counter["evals"] += 1
+        counter["examples"] += int(batch["x"].shape[0])
+        return loss.sum()
+
+    result = RunResult(spec)
+    result.info.update({"batch_size": batch_size, "batches_per_epoch": n_batches})
+    seconds, n_steps, epoch = 0.0, 0, 0
+    next_mark = data.n_train
+    crossed = {"gradients": max_examples is None, "time": max_seconds is None}
+    while True:
+        epoch += 1
+        perm = torch.randperm(data.n_train, generator=g)[:used].to(device)
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        for b in range(n_batches):
+            batch["x"] = xs[b * batch_size : (b + 1) * batch_size]
+            batch["y"] = ys[b * batch_size : (b + 1) * batch_size]
+            t0 = time.perf_counter()
+            opt.step(closure)
+            _sync(device)
+            seconds += time.perf_counter() - t0
+            n_steps += 1
+            marks = []
+            if not crossed["gradients"] and counter["examples"] >= max_examples:
+                crossed["gradients"] = True
+                marks.append("gradients")
+            if not crossed["time"] and seconds >= max_seconds:
+                crossed["time"] = True
+                marks.append("time")
+            done = all(crossed.values())
+            if counter["examples"] >= next_mark or marks or done:
+                while next_mark <= counter["examples"]:
+                    next_mark += data.n_train
+                m = _epoch_metrics(param.detach().view(1, -1), data, epoch, seconds)[0]
+                m.extra.update({"step": n_steps, "grad_evals": counter["evals"],
+                                "examples": counter["examples"],
+                                "epochs_of_gradients": round(counter["examples"] / data.n_train,
+                                                             4)})
+                if marks:
+                    m.extra["budget"] = "+".join(marks)
+                m.eval_seconds = None
+                result.epochs.append(m)
+                if not _finite(m):
+                    result.status = "diverged"
+                    done = True
+                if on_eval is not None:
+                    on_eval(result)
+            if done:
+                break
+        if done:
+            break
+    if result.status != "diverged":
+        result.status = "ok"
+    result.info.update({"grad_evals": counter["evals"], "examples": counter["examples"],
+                        "train_seconds": round(seconds, 3), "steps": n_steps})
+    return result

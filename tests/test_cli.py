@@ -1,0 +1,168 @@
+"""``python -m optlab compare`` end to end on synthetic data: files, schema, resume, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from optlab.__main__ import main
+
+SMALL = ["--dataset", "synthetic", "--epochs", "2", "--quiet"]
+
+
+def _run(args, capsys=None):
+    try:
+        return main(args)
+    except SystemExit as e:  # the one-line errors
+        return e.code
+
+
+def test_compare_writes_results_json_and_csv(tmp_path):
+    out = tmp_path / "r"
+    rc = _run(["compare", *SMALL, "--seeds", "2", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    prov = doc["provenance"]
+    for key in ("command", "date", "git_commit", "python", "torch", "numpy", "device",
+                "device_name", "threads", "compile", "platform", "optlab", "dataset",
+                "dataset_md5_ok"):
+        assert key in prov, key
+    assert prov["device"] == "cpu" and prov["dataset"] == "synthetic"
+    assert doc["config"]["optimizers"] == ["sgd", "rmsprop", "adam", "adagrad"]
+    assert doc["config"]["lr"] == {"*": 0.001} and doc["config"]["batch_size"] == 32
+    runs = doc["runs"]
+    assert len(runs) == 8 and {r["seed"] for r in runs} == {0, 1}
+    for r in runs:
+        assert r["status"] == "ok" and r["hparams"]["lr"] == 0.001
+        assert [e["epoch"] for e in r["epochs"]] == [1, 2]
+        for e in r["epochs"]:
+            for k in ("train_loss", "train_acc", "test_loss", "test_acc", "seconds"):
+                assert math.isfinite(e[k]), k
+    adam = [r for r in runs if r["optimizer"] == "adam"]
+    assert adam[0]["epochs"][-1]["test_acc"] > 0.2  # it learns something in 2 short epochs
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16
+    assert {"optimizer", "lr", "seed", "status", "epoch", "train_acc", "test_acc",
+            "seconds"} <= set(rows[0])
+
+
+def test_resume_after_interrupt_skips_finished_runs(tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    args = ["compare", *SMALL, "--optimizers", "adam,sgd", "--seeds", "2", "--out", str(out)]
+    monkeypatch.setenv("OPTLAB_INTERRUPT_AFTER_UNITS", "1")
+    assert _run(args) == 130
+    doc = json.loads((out / "results.json").read_text())
+    assert {(r["seed"], r["status"]) for r in doc["runs"]} == {(0, "ok")}
+    first = {r["optimizer"]: r["epochs"] for r in doc["runs"]}
+    monkeypatch.delenv("OPTLAB_INTERRUPT_AFTER_UNITS")
+    assert _run(args + ["--resume"]) == 0
+    doc2 = json.loads((out / "results.json").read_text())
+    assert sorted((r["seed"], r["optimizer"]) for r in doc2["runs"]) == [
+        (0, "adam"), (0, "sgd"), (1, "adam"), (1, "sgd")]
+    for r in doc2["runs"]:  # seed 0 kept verbatim (its seconds would differ if rerun)
+        if r["seed"] == 0:
+            assert r["epochs"] == first[r["optimizer"]]
+    assert doc2["provenance"]["resumed_from"] == doc["provenance"]["date"]
+    # a different configuration is refused, not mixed in
+    rc = _run(["compare", *SMALL[:-3], "--epochs", "3", "--quiet", "--optimizers", "adam,sgd",
+               "--seeds", "2", "--out", str(out), "--resume"])
+    assert rc == 2
+
+
+def test_diverged_run_is_labelled_and_not_plotted(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optlab import plots
+
+    out = tmp_path / "r"
+    rc = _run(["compare", *SMALL, "--optimizers", "sgd,adam", "--lr", "sgd=1e6,adam=1e-3",
+               "--seeds", "1", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    status = {r["optimizer"]: r["status"] for r in doc["runs"]}
+    assert status == {"sgd": "diverged", "adam": "ok"}
+    res = plots.load_results(out)
+    sgd = res.curve("sgd")
+    assert "diverged" in sgd.label and sgd.final("test_acc").size == 0
+    ax = plots.final_accuracy(res)
+    assert all(math.isfinite(p.get_height()) for p in ax.patches)
+    axes = plots.accuracy_curves(res)
+    for line in axes[0].lines:
+        assert all(math.isfinite(v) for v in line.get_ydata())
+
+
+def test_tuned_preset_records_the_selection(tmp_path):
+    out = tmp_path / "t"
+    rc = _run(["compare", "--preset", "tuned", "--dataset", "synthetic", "--optimizers",
+               "sgd,adam", "--epochs", "1", "--seeds", "1", "--quiet", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    sel = doc["selection"]
+    assert sel["train_size"] + sel["val_size"] == 2048
+    assert len(sel["runs"]) == 10  # 2 optimizers x 5 learning rates
+    assert all("val_acc" in r["epochs"][-1] for r in sel["runs"])
+    chosen = sel["chosen_lr"]
+    for r in doc["runs"]:
+        assert r["hparams"]["lr"] == chosen[r["optimizer"]]
+        assert "val_acc" not in r["epochs"][-1]  # the final runs use the full training set
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--optimizers", "adam,adamax"], "unknown optimizer 'adamax'"),
+    (["--lr", "-0.1"], "--lr must be > 0"),
+    (["--lr", "0"], "--lr must be > 0"),
+    (["--lr", "adam=fast"], "malformed --lr"),
+    (["--lr", "lbfgs=1"], "lbfgs is not among --optimizers"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--seeds", "x"], "--seeds 'x'"),
+    (["--device", "tpu"], "invalid choice: 'tpu'"),
+    (["--preset", "fast"], "invalid choice: 'fast'"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, fragment, capsys):
+    rc = _run(["compare", "--dataset", "synthetic", *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert "\n" not in err and "Traceback" not in err
+    assert fragment in err, err
+
+
+def test_cuda_without_gpu_exits_2(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    rc = _run(["compare", "--dataset", "synthetic", "--device", "cuda"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "no CUDA GPU" in err
+
+
+def test_missing_data_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPTLAB_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rc = _run(["compare", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"),
+               "--epochs", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "Traceback" not in err and err
+
+
+def test_help_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "optlab", "compare", "--help"],
+                         capture_output=True, text=True, env={**os.environ})
+    assert out.returncode == 0
+    for flag in ("--optimizers", "--lr", "--epochs", "--seeds", "--batch-size", "--dataset",
+                 "--data-dir", "--device", "--out", "--resume", "--preset", "--threads",
+                 "--no-compile", "--quiet"):
+        assert flag in out.stdout, flag
+    top = subprocess.run([sys.executable, "-m", "optlab", "--help"], capture_output=True,
+                         text=True)
+    assert top.returncode == 0 and "compare" in top.stdout and "data" in top.stdout

@@ -1,0 +1,213 @@
+"""The stacked engine against the readable path: hand-written backward == autograd, and K models
+trained in one stack with the core's rules == each model alone with make_optimizer + autograd."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from optlab import engine, make_optimizer, mlp
+from optlab.data import synthetic_dataset
+from optlab.engine import ModelSpec
+from optlab.rules import FIRST_ORDER
+
+
+@pytest.fixture(scope="module")
+def small():
+    return synthetic_dataset(n_train=512, n_test=128, seed=3)
+
+
+def test_layout_and_init_match_nn_linear():
+    assert mlp.n_params() == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
+    a, b = mlp.init_flat(0), mlp.init_flat(0)
+    assert torch.equal(a, b) and not torch.equal(a, mlp.init_flat(1))
+    for j, (fan_in, _) in enumerate(zip(mlp.LAYER_SIZES[:-1], mlp.LAYER_SIZES[1:], strict=False)):
+        w = mlp.unflatten(a.view(1, -1))[2 * j]
+        assert w.abs().max() <= 1 / math.sqrt(fan_in) + 1e-7
+        assert w.abs().max() > 0.9 / math.sqrt(fan_in)  # uniform over the whole interval
+
+
+def test_handwritten_backward_equals_autograd():
+    g = torch.Generator().manual_seed(0)
+    k = 3
+    flat = torch.stack([mlp.init_flat(s, dtype=torch.float64) for s in range(k)])
+    flat[1] *= 3  # make the models really different
+    x = torch.rand(16, 784, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (16,), generator=g)
+    loss, grad = mlp.loss_and_grad(flat, x, y)
+    ref = flat.clone().requires_grad_()
+    ref_loss = torch.stack([
+        torch.nn.functional.cross_entropy(mlp.to_module(ref[i].detach())(x), y)
+        for i in range(k)])
+    logits = mlp.forward(ref, x)
+    per_model = torch.stack([torch.nn.functional.cross_entropy(logits[i], y) for i in range(k)])
+    per_model.sum().backward()
+    torch.testing.assert_close(loss, ref_loss, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad, ref.grad, rtol=0, atol=1e-12)
+    assert grad.abs().max() > 1e-3
+
+
+def _alone(spec: ModelSpec, data: engine.PreparedData, steps: int, batch: int,
+           dtype: torch.dtype) -> torch.Tensor:
+    """The readable path: nn.Sequential + autograd + make_optimizer, same init and batches."""
+    model = mlp.to_module(mlp.init_flat(spec.seed, dtype=dtype))
+    opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hparams)
+    g = engine.data_generator(spec.seed)
+    n_batches = data.n_train // batch
+    done = 0
+    while done < steps:
+        perm = torch.randperm(data.n_train, generator=g)[: n_batches * batch]
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        for b in range(n_batches):
+            if done == steps:
+                break
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(
+                model(xs[b * batch:(b + 1) * batch]), ys[b * batch:(b + 1) * batch])
+            loss.backward()
+            opt.step()
+            done += 1
+    return torch.cat([torch.cat([lin.weight.detach().t().reshape(-1), lin.bias.detach()])
+                      for lin in model if isinstance(lin, torch.nn.Linear)])
+
+
+def _stack_params(specs, data, epochs, batch, dtype, compile=False):
+    """Train the stack and return its final parameters, in the order of ``specs``."""
+    captured = {}
+    orig = engine._epoch_metrics
+
+    def spy(flat, data_, epoch, seconds):
+        captured["flat"] = flat.detach().clone()
+        return orig(flat, data_, epoch, seconds)
+
+    engine._epoch_metrics = spy
+    try:
+        results = engine.train_stack(specs, data, epochs=epochs, batch_size=batch,
+                                     compile=compile, dtype=dtype)
+    finally:
+        engine._epoch_metrics = orig
+    order = engine._order_by_group(specs)
+    flat = captured["flat"]
+    return results, {order[i]: flat[i] for i in range(len(specs))}
+
+
+# every first-order rule, two of them twice (two learning rates in one group), and variants
+HETERO = [ModelSpec(name, {"lr": lr}, 7) for name, lr in [
+    ("sgd", 0.05), ("momentum", 0.02), ("nesterov", 0.02), ("adagrad", 0.03),
+    ("rmsprop", 0.002), ("adam", 0.003), ("adamw", 0.003), ("nadamw", 0.003),
+    ("adam", 0.001), ("sgd", 0.2)]] + [
+    ModelSpec("rmsprop", {"lr": 0.001, "centered": True, "momentum": 0.5}, 7),
+    ModelSpec("momentum", {"lr": 0.02, "dampening": 0.5, "weight_decay": 0.01}, 7),
+]
+
+
+def test_stack_of_different_rules_equals_each_model_alone_float64(small):
+    assert {s.optimizer for s in HETERO} == set(FIRST_ORDER)
+    data = engine.prepare_data(small, dtype=torch.float64)
+    batch = 32  # 512 / 32 = 16 steps per epoch, 2 epochs: 32 steps, two permutations
+    results, params = _stack_params(HETERO, data, 2, batch, torch.float64)
+    assert [r.spec for r in results] == HETERO
+    for i, spec in enumerate(HETERO):
+        ref = _alone(spec, data, 32, batch, torch.float64)
+        moved = (ref - mlp.init_flat(7, dtype=torch.float64)).abs().max()
+        assert moved > 1e-3, spec
+        err = (params[i] - ref).abs().max().item()
+        assert err < 1e-10, f"{spec}: max abs difference {err:.3e}"
+
+
+@pytest.mark.skipif(os.environ.get("OPTLAB_SKIP_COMPILE_TEST") == "1", reason="asked to skip")
+def test_compiled_stack_float32_matches_readable_path(small):
+    """One compiled test: the whole step under torch.compile, float32, a few steps."""
+    specs = [ModelSpec(n, {"lr": lr}, 1) for n, lr in
+             [("sgd", 0.05), ("adam", 0.003), ("momentum", 0.02)]]
+    data = engine.prepare_data(synthetic_dataset(n_train=256, n_test=64, seed=1))
+    results, params = _stack_params(specs, data, 1, 32, torch.float32, compile=True)
+    if not results[0].info.get("compile"):
+        pytest.skip("torch.compile unavailable here: the engine fell back to eager")
+    for i, spec in enumerate(specs):
+        ref = _alone(spec, data, 8, 32, torch.float32)
+        diff = params[i] - ref
+        rel = (diff.norm() / ref.norm()).item()
+        # float32 rounding differs (bmm vs mm); Adam rescales a gradient of ~1e-9 to a full
+        # step, so a coordinate whose gradient is rounding noise may move by ~lr: hence the
+        # norm criterion, plus a loose bound on the worst coordinate.
+        assert rel < 1e-5, f"{spec}: relative difference {rel:.3e}"
+        assert diff.abs().max().item() < 1e-4, spec
+
+
+def test_same_seed_same_numbers_other_seed_differs(small):
+    data = engine.prepare_data(small)
+
+    def run(seed):
+        rs = engine.train_stack([ModelSpec("adam", {"lr": 1e-3}, seed),
+                                 ModelSpec("sgd", {"lr": 0.05}, seed)], data, epochs=2,
+                                compile=False)
+        return [(e.train_loss, e.test_acc) for r in rs for e in r.epochs]
+
+    assert run(0) == run(0)
+    assert run(0) != run(1)
+
+
+def test_divergence_is_marked_and_does_not_stop_the_others(small):
+    data = engine.prepare_data(small)
+    rs = engine.train_stack([ModelSpec("sgd", {"lr": 1e6}, 0),
+                             ModelSpec("adam", {"lr": 1e-3}, 0)], data, epochs=3, compile=False)
+    bad, good = rs
+    assert bad.status == "diverged" and good.status == "ok"
+    assert len(bad.epochs) == 1 and len(good.epochs) == 3
+    assert all(math.isfinite(e.test_acc) for e in good.epochs)
+
+
+def test_validation_split_is_carved_from_training_set(small):
+    data = engine.prepare_data(small, val_size=128)
+    assert data.n_train == 384 and data.evals["val"][0].shape[0] == 128
+    assert data.evals["test"][0].shape[0] == 128
+    torch.testing.assert_close(data.evals["val"][0][0],
+                               small.train_images[384].reshape(-1).float() / 255)
+    rs = engine.train_stack([ModelSpec("adam", {}, 0)], data, epochs=1, compile=False)
+    assert rs[0].epochs[0].val_acc is not None
+
+
+def test_partial_last_batch_is_dropped(small):
+    data = engine.prepare_data(small)
+    rs = engine.train_stack([ModelSpec("sgd", {"lr": 0.1}, 0)], data, epochs=1,
+                            batch_size=100, compile=False)  # 512 = 5 x 100 + 12
+    assert rs[0].status == "ok"
+
+
+def test_lbfgs_runs_to_both_budgets(small):
+    data = engine.prepare_data(small)
+    spec = ModelSpec("lbfgs", {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"}, 0)
+    r = engine.train_lbfgs(spec, data, batch_size=512, max_examples=20 * 512, max_seconds=0.0)
+    assert r.status == "ok"
+    assert r.info["examples"] >= 20 * 512
+    assert any("gradients" in e.extra.get("budget", "") for e in r.epochs)
+    assert r.epochs[-1].test_acc > r.epochs[0].test_acc - 0.2
+    assert r.epochs[-1].train_loss < 0.9 * r.epochs[0].train_loss
+
+
+def test_device_choice():
+    assert engine.pick_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(engine.DeviceError, match="no CUDA GPU"):
+            engine.pick_device("cuda")
+    assert engine.default_threads(1, False) == 1
+    assert 1 <= engine.default_threads(8, True) <= 2
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch):
+    def broken(*args, **kwargs):
+        def fn(*a, **k):
+            raise RuntimeError("inductor exploded")
+        return fn
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(engine._Stepper, "_cache", {})
+    engine._WARNED.clear()
+    data = engine.prepare_data(small)
+    with pytest.warns(RuntimeWarning, match="running eagerly"):
+        rs = engine.train_stack([ModelSpec("adam", {}, 0)], data, epochs=1, compile=True)
+    assert rs[0].status == "ok" and rs[0].info["compile"] is False
