@@ -166,3 +166,17 @@ def test_help_and_module_entry_point():
     top = subprocess.run([sys.executable, "-m", "optlab", "--help"], capture_output=True,
                          text=True)
     assert top.returncode == 0 and "compare" in top.stdout and "data" in top.stdout
+
+
+def test_unfinished_runs_are_not_counted_as_diverged(tmp_path):
+    from optlab import plots
+
+    out = tmp_path / "r"
+    assert _run(["compare", *SMALL, "--optimizers", "adam", "--seeds", "1", "--out",
+                 str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    running = json.loads(json.dumps(doc["runs"][0]))
+    running.update(seed=7, status="running")
+    doc["runs"].append(running)
+    curve = plots.load_results(doc).curve("adam")
+    assert curve.diverged_seeds == [] and "diverged" not in curve.label

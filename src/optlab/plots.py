@@ -109,8 +109,9 @@ def load_results(path: str | os.PathLike | dict[str, Any], phase: str = "final")
                     v = e.get(m)
                     arr[i, j] = np.nan if v is None else float(v)
             values[m] = arr
+        # runs still "running" (an unfinished file) are neither results nor divergences
         curves.append(Curve(opt, lr, variant, epochs, values, [r["seed"] for r in ok],
-                            [r["seed"] for r in rs if r["status"] != "ok"]))
+                            [r["seed"] for r in rs if r["status"] == "diverged"]))
     return Results(curves, doc.get("provenance", {}), doc.get("config", {}),
                    doc.get("selection"), doc)
 
