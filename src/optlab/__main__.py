@@ -1,4 +1,4 @@
-"""The command line: ``python -m optlab compare ...`` and ``python -m optlab data ...``.
+"""The command line: ``python -m optlab compare ...``, ``data ...`` and ``summary ...``.
 
 Bad arguments exit with status 2 and one line on stderr (no traceback).
 """
@@ -16,6 +16,8 @@ commands:
   compare   train the paper's MLP on MNIST with several optimizers and write results.json/.csv
             (python -m optlab compare --help for its options)
   data      find, verify or download MNIST / Fashion-MNIST (python -m optlab data --help)
+  summary   Markdown tables of results.json files, e.g. python -m optlab summary results/paper
+            results/tuned results/lbfgs --out results/SUMMARY.md (python -m optlab summary --help)
 """
 
 
@@ -174,6 +176,47 @@ def main_compare(argv: list[str]) -> int:
     return 0
 
 
+def summary_parser() -> argparse.ArgumentParser:
+    p = _OneLineParser(
+        prog="python -m optlab summary",
+        description=(
+            "Render the summary tables of one or more comparison runs as Markdown: per file a "
+            "heading, the provenance (command, date, git commit, device, threads, torch, load "
+            "average, wall time) and the final accuracies per optimizer (mean [min, max] over "
+            "seeds); the tuned preset's learning-rate choice and the lbfgs preset's budgets "
+            "too. Diverged and unfinished runs are counted and labelled."),
+        epilog="example:\n  python -m optlab summary results/paper results/tuned "
+               "results/lbfgs --out results/SUMMARY.md\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a results.json, or the directory holding one (compare's --out)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the Markdown to FILE (atomically) instead of printing it")
+    return p
+
+
+def main_summary(argv: list[str]) -> int:
+    args = summary_parser().parse_args(argv)
+    from .atomic import write_text_atomically
+    from .summary import SummaryError, summarize
+
+    try:
+        text = summarize(args.paths)
+    except SummaryError as e:
+        _fail(f"python -m optlab summary: error: {e}")
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_text_atomically(args.out, text)
+    except OSError as e:
+        _fail(f"python -m optlab summary: error: cannot write --out {args.out}: "
+              f"{e.strerror or e}; give a file in an existing, writable directory")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -182,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd == "compare":
         return main_compare(rest)
+    if cmd == "summary":
+        return main_summary(rest)
     if cmd == "data":
         from .data import DataError, main_data
 
@@ -189,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             return main_data(rest)
         except DataError as e:
             _fail(f"python -m optlab data: error: {e}")
-    _fail(f"python -m optlab: error: unknown command {cmd!r} (choose compare or data)")
+    _fail(f"python -m optlab: error: unknown command {cmd!r} (choose compare, data or summary)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import torch
 
 from . import engine
+from .atomic import write_text_atomically
 from .engine import ModelSpec, RunResult
 from .rules import FIRST_ORDER, resolve_hparams
 
@@ -230,21 +230,6 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
                "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
                "grad_evals", "examples", "epochs_of_gradients", "budget")
@@ -303,7 +288,8 @@ class ResultsFile:
             runs.append(run)
 
     def save(self) -> None:
-        _atomic_write(self.json_path, json.dumps(self.doc, indent=1, allow_nan=False) + "\n")
+        text = json.dumps(self.doc, indent=1, allow_nan=False) + "\n"
+        write_text_atomically(self.json_path, text)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
                            lineterminator="\n")
@@ -315,7 +301,7 @@ class ResultsFile:
                        "optimizer": r["optimizer"], "lr": r["hparams"].get("lr"),
                        "seed": r["seed"], "status": r["status"], **e}
                 w.writerow(row)
-        _atomic_write(self.csv_path, buf.getvalue())
+        write_text_atomically(self.csv_path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------------
