@@ -49,14 +49,16 @@ def test_shapes_are_vectorized(name):
         s.f(np.zeros(3))
 
 
+def _central_difference(fn, pts, h: float = 1e-6):
+    """d fn / d x_i at each point by central differences, stacked on a new last axis."""
+    return np.stack([(fn(pts + h * e) - fn(pts - h * e)) / (2 * h) for e in np.eye(2)], axis=-1)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_grad_matches_central_differences(name):
     s = CONFIGURED[name]
     pts = _random_points(s, 50, seed=1)
-    h = 1e-6
-    fd = np.stack(
-        [(s.f(pts + h * e) - s.f(pts - h * e)) / (2 * h) for e in np.eye(2)], axis=-1
-    )
+    fd = _central_difference(s.f, pts)
     g = s.grad(pts)
     scale = np.abs(g).max(axis=-1, keepdims=True) + 1.0
     np.testing.assert_allclose(g / scale, fd / scale, rtol=1e-5, atol=1e-5)
@@ -66,10 +68,7 @@ def test_grad_matches_central_differences(name):
 def test_hessian_matches_central_differences_of_grad(name):
     s = CONFIGURED[name]
     pts = _random_points(s, 50, seed=2)
-    h = 1e-6
-    fd = np.stack(
-        [(s.grad(pts + h * e) - s.grad(pts - h * e)) / (2 * h) for e in np.eye(2)], axis=-1
-    )
+    fd = _central_difference(s.grad, pts)
     H = s.hessian(pts)
     scale = np.abs(H).max(axis=(-2, -1), keepdims=True) + 1.0
     np.testing.assert_allclose(H / scale, fd / scale, rtol=1e-5, atol=1e-5)
