@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,10 @@ CONTOUR_CMAP = LinearSegmentedColormap.from_list("optlab_contours", ["#475569", 
 CONTOUR_ALPHA = 0.6
 #: Losses below this (above f*) are drawn at this value on the log axis.
 LOSS_FLOOR = 1e-16
+#: Losses are drawn up to this factor above the start's (a diverging run climbs to there).
+LOSS_HEADROOM = 1e3
+#: How many pictures of a figure's static part (one per loss-axis limits) render() keeps.
+_BACKGROUNDS_KEPT = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,8 +251,8 @@ def draw_contour(
     ax.set_ylim(y0, y1)
     ratio = (y1 - y0) / (x1 - x0)
     ax.set_aspect("equal" if 0.5 <= ratio <= 2 else "auto", adjustable="box")
-    ax.set_xlabel("w₁")
-    ax.set_ylabel("w₂")
+    ax.set_xlabel("$w_1$")
+    ax.set_ylabel("$w_2$")
     return artists
 
 
@@ -333,8 +338,9 @@ class LandscapeFigure:
         self._surface_artists: list[Any] = []
         self._legend_key: tuple | None = None
         self._legend_artist: Any = None
-        self._background: Any = None  # the static part of the figure, for blitting
-        self._background_key: tuple = ()
+        # The static part of the figure (contour, axes, ticks) for blitting, by loss-axis limits
+        # and figure size: a slider moved back and forth reuses the few pictures it needs.
+        self._backgrounds: OrderedDict[tuple, Any] = OrderedDict()
         self.full_draws = 0  # how often render() had to redraw the static part
         self.surface: Surface | None = None
         self._limits: tuple | None = None
@@ -355,7 +361,7 @@ class LandscapeFigure:
                 return
             for a in self._surface_artists:
                 a.remove()
-            self._background = None
+            self._backgrounds.clear()
             self._limits = None  # the loss axis changes scale: set its limits again
             self._fit_span = (np.inf, -np.inf)
             self._surface_artists = draw_contour(self.ax_map, surf, levels=self.levels,
@@ -364,14 +370,37 @@ class LandscapeFigure:
             self.f_star = f_star(surf)
             if self.ax_loss is not None:
                 ax = self.ax_loss
-                ax.set_xlabel("step t")
+                ax.set_xlabel("step $t$")
                 if self.f_star is None:  # no minimum (saddle): the loss goes negative
                     ax.set_yscale("symlog", linthresh=1e-2)
-                    ax.set_ylabel("f(w_t)")
+                    ax.set_ylabel("$f(w_t)$")
                 else:
                     ax.set_yscale("log")
-                    ax.set_ylabel("f(w_t) − f*")
+                    ax.set_ylabel("$f(w_t) - f^*$")
                 ax.grid(True, which="major", alpha=0.3)
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Place the axes once per surface (constrained layout), then keep them in place.
+
+        The layout is computed with a stand-in title and the widest loss-axis tick labels the
+        figure can show, so it does not depend on the runs: every later picture of this surface
+        has the same axes, a redraw for new loss limits skips the layout (the costly part of a
+        full draw), and a figure's pixels depend only on what it shows, not on its history.
+        """
+        title, xlim = self.title.get_text(), self.ax_loss and self.ax_loss.get_xlim()
+        ylim = self.ax_loss and self.ax_loss.get_ylim()
+        self.title.set_text("Wg")  # one line, as every title
+        if self.ax_loss is not None:
+            self.ax_loss.set_xlim(0, 10_000)
+            self.ax_loss.set_ylim(*((-1e5, 1e5) if self.f_star is None else (1e-16, 1e5)))
+        self.fig.set_layout_engine("constrained")
+        self.fig.get_layout_engine().execute(self.fig)
+        self.fig.set_layout_engine(None)
+        self.title.set_text(title)
+        if self.ax_loss is not None:
+            self.ax_loss.set_xlim(*xlim)
+            self.ax_loss.set_ylim(*ylim)
 
     # -- runs ----------------------------------------------------------------------------
     def update(self, runs: Any, row: int = 0, *, title: str | None = None) -> dict[str, Run]:
@@ -418,11 +447,10 @@ class LandscapeFigure:
             lo, hi = span
             ylim = self._loss_ylim(lo, hi) if np.isfinite(lo) else self._loss_ylim(1e-6, 1.0)
             limits = ((0, steps), ylim)
-            if limits != self._limits:  # new axis limits: the cached background is stale
+            if limits != self._limits:  # new axis limits: another background (render)
                 self._limits = limits
                 self.ax_loss.set_xlim(*limits[0])
                 self.ax_loss.set_ylim(*limits[1])
-                self._background = None
         self._legend(drawn)
         if title is not None:
             self.title.set_text(title)
@@ -440,9 +468,11 @@ class LandscapeFigure:
                     self._fit_span = _widen(self._fit_span, self._loss_y(row_of(traj, r).loss))
 
     def _loss_y(self, loss: np.ndarray) -> np.ndarray:
-        if self.f_star is None:
-            return loss
-        return np.maximum(loss - self.f_star, LOSS_FLOOR)
+        """The loss as drawn: above f* (floored at LOSS_FLOOR) and capped at LOSS_HEADROOM
+        times the start's (a diverging run climbs to the cap and is marked there)."""
+        y = loss if self.f_star is None else np.maximum(loss - self.f_star, LOSS_FLOOR)
+        cap = LOSS_HEADROOM * max(abs(float(y[0])), 1.0) if np.isfinite(y[0]) else np.inf
+        return np.clip(y, -cap, cap)
 
     def _loss_ylim(self, lo: float, hi: float) -> tuple[float, float]:
         """Limits that change rarely (whole decades), so that most updates can blit."""
@@ -476,14 +506,13 @@ class LandscapeFigure:
     def freeze(self) -> None:
         """Prepare for many ``savefig`` PNGs of this figure (the frames of an animation).
 
-        Lays the figure out once and keeps that layout (no layout engine afterwards), then makes
-        ``savefig(format="png")`` draw by blitting (:meth:`render`) and write a 256-colour palette
-        PNG: each frame costs the runs' lines, not every contour line and tick label again, and
-        is about 3x smaller. Call :meth:`fit` with every frame's runs first so the axes stay put.
+        Makes ``savefig(format="png")`` draw by blitting (:meth:`render`) and write a
+        256-colour palette PNG: each frame costs the runs' lines, not every contour line and
+        tick label again, and is about 3x smaller. Call :meth:`fit` with every frame's runs
+        first so that the axes stay put.
         """
         with self.lock:
             self.render()
-            self.fig.set_layout_engine(None)  # savefig would otherwise dry-run draw per frame
             self.fig.canvas.fast_png = self
 
     def _dynamic(self) -> list[Any]:
@@ -515,33 +544,32 @@ class LandscapeFigure:
     def render(self) -> np.ndarray:
         """Draw the figure onto its Agg canvas by blitting; return the RGBA pixels.
 
-        The static part (contour, axes, ticks) is drawn once and cached; each call restores it
-        and draws only the dynamic artists on top: the runs' lines and markers, the start point,
-        the legend and the title. The cache is dropped when the surface, the loss-axis limits
-        or the figure's size change. The returned array is the canvas's buffer: copy it to keep
+        The static part (contour, axes, ticks) is drawn once per loss-axis limits and cached
+        (the last few); each call restores it and draws only the dynamic artists on top: the
+        runs' lines and markers, the start point, the legend and the title. The cache is
+        dropped when the surface changes. The returned array is the canvas's buffer: copy it to keep
         it past the next render.
         """
         with self.lock:
             canvas = self.fig.canvas
-            key = (self.fig.dpi, *self.fig.get_size_inches())
+            key = (self.fig.dpi, *self.fig.get_size_inches(), self._limits)
             visible = self._intended_visibility()
-            if self._background is None or self._background_key != key:
+            if key in self._backgrounds:
+                self._backgrounds.move_to_end(key)
+                canvas.restore_region(self._backgrounds[key])
+            else:
                 self.full_draws += 1
-                # The static part alone: hide the dynamic artists for this draw (the title only
-                # transparent, so that the layout still keeps room for it).
+                # The static part alone: hide the dynamic artists for this draw.
                 for a in visible:
-                    a.set_visible(a is self.title)
-                self.title.set_alpha(0.0)
+                    a.set_visible(False)
                 try:
                     canvas.draw()
                 finally:
                     for a, on in visible.items():
                         a.set_visible(on)
-                    self.title.set_alpha(None)
-                self._background = canvas.copy_from_bbox(self.fig.bbox)
-                self._background_key = key
-            else:
-                canvas.restore_region(self._background)
+                self._backgrounds[key] = canvas.copy_from_bbox(self.fig.bbox)
+                while len(self._backgrounds) > _BACKGROUNDS_KEPT:
+                    self._backgrounds.popitem(last=False)
             for a in self._dynamic():
                 if visible.get(a, False):
                     self.fig.draw_artist(a)
