@@ -394,6 +394,8 @@ class LandscapeFigure:
         if self.ax_loss is not None:
             self.ax_loss.set_xlim(0, 10_000)
             self.ax_loss.set_ylim(*((-1e5, 1e5) if self.f_star is None else (1e-16, 1e5)))
+        for ax in self.fig.axes:  # start where a new figure starts: the layout is iterative
+            ax.set_position(ax.get_subplotspec().get_position(self.fig))
         self.fig.set_layout_engine("constrained")
         self.fig.get_layout_engine().execute(self.fig)
         self.fig.set_layout_engine(None)
@@ -451,11 +453,11 @@ class LandscapeFigure:
                 self._limits = limits
                 self.ax_loss.set_xlim(*limits[0])
                 self.ax_loss.set_ylim(*limits[1])
-        self._legend(drawn)
         if title is not None:
             self.title.set_text(title)
         for a, visible in self._intended_visibility().items():
             a.set_visible(visible)
+        self._legend(drawn)  # after the paths show: the legend copies their look, visibility too
         return drawn
 
     def fit(self, runs: Any, rows: Iterable[int]) -> None:

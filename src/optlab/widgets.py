@@ -188,6 +188,17 @@ def check_sweep_values(sweep: str, values: Any) -> np.ndarray:
     return vals
 
 
+def check_sweep(sweep: str, optimizers: Sequence[str]) -> None:
+    """Raise a one-line ``ValueError`` unless ``sweep`` is a knob that changes at least one
+    of ``optimizers`` (a sweep of ``beta1`` over SGD alone would show one picture N times)."""
+    if sweep not in KNOBS:
+        raise ValueError(f"sweep must be one of {', '.join(KNOBS)}; got {sweep!r}")
+    if not set(optimizers) & set(KNOB_RULES[sweep]):
+        raise ValueError(f"sweep={sweep!r} changes none of the optimizers "
+                         f"{', '.join(optimizers)}; add one that takes it "
+                         f"({', '.join(KNOB_RULES[sweep])}) or sweep another knob")
+
+
 def check_steps(steps: Any) -> int:
     """``steps`` as an int in ``[1, MAX_STEPS]``, or a one-line ValueError."""
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (Integral, np.integer)):
@@ -435,13 +446,8 @@ def sweep_animation(
     """
     from IPython.display import HTML
 
-    if sweep not in KNOBS:
-        raise ValueError(f"sweep must be one of {', '.join(KNOBS)}; got {sweep!r}")
     optimizers = check_optimizers(optimizers)
-    if not set(optimizers) & set(KNOB_RULES[sweep]):
-        raise ValueError(f"sweep={sweep!r} changes none of the optimizers "
-                         f"{', '.join(optimizers)}; add one that takes it "
-                         f"({', '.join(KNOB_RULES[sweep])}) or sweep another knob")
+    check_sweep(sweep, optimizers)
     surf = get_surface(surface)
     steps, start, seed = check_steps(steps), check_start(surf, x0), _check_seed(seed)
     knobs, extra = split_hparams(hparams)
@@ -767,9 +773,8 @@ def explore(
         mode = "book" if build_mode() else "live"
     if mode not in ("live", "book"):
         raise ValueError(f"mode must be 'live', 'book' or None; got {mode!r}")
-    if sweep not in KNOBS:  # same checks in both modes, so a chapter fails in tests too
-        raise ValueError(f"sweep must be one of {', '.join(KNOBS)}; got {sweep!r}")
-    names = check_optimizers(optimizers)
+    names = check_optimizers(optimizers)  # the same checks in both modes, so that a chapter
+    check_sweep(sweep, names)  # that the book would refuse fails its tests too
     if values is not None:
         check_sweep_values(sweep, values)
     if mode == "book":
@@ -791,6 +796,7 @@ __all__ = [
     "check_optimizers",
     "check_start",
     "check_steps",
+    "check_sweep",
     "check_sweep_values",
     "explore",
     "frame_slider",
