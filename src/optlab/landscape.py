@@ -501,7 +501,7 @@ class LandscapeFigure:
             self._legend_artist = None
         handles = [self.artists[lab].path for lab in drawn]
         if handles:
-            self._legend_artist = ax.legend(handles=handles, loc="upper right", fontsize=8,
+            self._legend_artist = ax.legend(handles=handles, loc="upper right", fontsize=9,
                                             framealpha=0.85)
 
     # -- output --------------------------------------------------------------------------
