@@ -143,3 +143,25 @@ def test_diverging_loss_is_capped_above_the_start():
     start = y[0]
     assert np.nanmax(y) <= landscape.LOSS_HEADROOM * start * (1 + 1e-12)
     assert view.ax_loss.get_ylim()[1] <= 10 * landscape.LOSS_HEADROOM * start
+
+
+def test_the_fixed_layout_keeps_every_label_inside_and_apart():
+    """The layout computed once per surface holds the widest loss ticks: no label is cut off
+    at the figure's edge or drawn over the tick labels, after a surface switch too."""
+    view = landscape.LandscapeFigure(quadratic(condition=100, angle=0.5), ["sgd", "momentum"])
+    view.set_surface("himmelblau")
+    view.set_surface("rosenbrock")
+    runs = trajectories({"sgd": {"lr": 1e-4}, "momentum": {"lr": 1e-3}}, "rosenbrock",
+                        steps=3000)
+    view.update(runs, title="Rosenbrock: learning rate η = 0.001")
+    view.ax_loss.set_ylim(1e-16, 1e5)  # the widest tick labels it can show
+    view.fig.canvas.draw()
+    renderer = view.fig.canvas.get_renderer()
+    fig_box = view.fig.bbox
+    for ax in (view.ax_map, view.ax_loss):
+        box = ax.get_tightbbox(renderer)
+        assert box.x0 >= fig_box.x0 - 1 and box.y0 >= fig_box.y0 - 1
+        assert box.x1 <= fig_box.x1 + 1 and box.y1 <= fig_box.y1 + 1
+        label = ax.yaxis.label.get_window_extent(renderer)
+        ticks = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+        assert all(label.x1 <= t.x0 + 1 for t in ticks), "y label over the tick labels"

@@ -394,11 +394,16 @@ class LandscapeFigure:
         if self.ax_loss is not None:
             self.ax_loss.set_xlim(0, 10_000)
             self.ax_loss.set_ylim(*((-1e5, 1e5) if self.f_star is None else (1e-16, 1e5)))
+        for a in self._dynamic():  # the static part alone, as in a new figure
+            a.set_visible(a is self.title)
         for ax in self.fig.axes:  # start where a new figure starts: the layout is iterative
             ax.set_position(ax.get_subplotspec().get_position(self.fig))
+            ax.set_in_layout(True)  # (set_position takes an axes out of the layout)
         self.fig.set_layout_engine("constrained")
         self.fig.get_layout_engine().execute(self.fig)
         self.fig.set_layout_engine(None)
+        for a, visible in self._intended_visibility().items():
+            a.set_visible(visible)
         self.title.set_text(title)
         if self.ax_loss is not None:
             self.ax_loss.set_xlim(*xlim)
