@@ -1,13 +1,14 @@
-# The README's two commands:
+# The README's commands:
 #   make book  — create .venv from requirements.txt if missing, build the static HTML book
 #   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
+#   make lab   — same venv, JupyterLab on chapters/ at http://127.0.0.1:$(LAB_PORT)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: book test venv clean vendor
+.PHONY: book test venv clean vendor lab
 
 venv: $(STAMP)
 
@@ -26,6 +27,14 @@ book: $(STAMP) vendor
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env -p no:randomly
+
+# JupyterLab from the project's venv, bound to this machine only. Root (a container) needs
+# --allow-root; nobody else gets it. LAB_PORT=9999 make lab picks another port.
+LAB_PORT ?= 8888
+LAB_ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(STAMP)
+	PYTHONPATH=$(CURDIR)/src $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) \
+		--ServerApp.root_dir=$(CURDIR)/chapters $(LAB_ROOT_FLAG)
 
 clean:
 	rm -rf _build _vendor
