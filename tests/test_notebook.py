@@ -100,7 +100,7 @@ def _notebook(tmp_path: Path) -> Path:
         nbformat.v4.new_markdown_cell("Heavy ball {cite}`polyak1964`, see "
                                       "{cite}`nesterov1983,polyak1964`.", id="md-1"),
         nbformat.v4.new_code_cell("answer = None", id="answer"),
-        nbformat.v4.new_code_cell("check(answer, 1)", id="solution",
+        nbformat.v4.new_code_cell("solution = 1\ncheck(answer, solution)", id="solution",
                                   metadata={"tags": ["hide-input"], "other": 1}),
         nbformat.v4.new_code_cell("assert True", id="assert",
                                   metadata={"tags": ["remove-input"]}),
@@ -116,6 +116,7 @@ def _cli(*args) -> int:
 
 
 def test_metadata_tool_folds_solutions_lists_references_and_is_idempotent(tmp_path):
+    tool = _tool()
     path = _notebook(tmp_path)
     before = json.loads(path.read_text())
     assert subprocess.run([sys.executable, str(TOOL), "--check", str(path)],
@@ -132,6 +133,10 @@ def test_metadata_tool_folds_solutions_lists_references_and_is_idempotent(tmp_pa
                                              "jupyter": {"source_hidden": True}}
     assert cells["assert"]["metadata"]["jupyter"] == {"source_hidden": True}
     assert "jupyter" not in cells["answer"]["metadata"]
+    # the folded solution's visible first line gives nothing away; the code is unchanged
+    assert cells["solution"]["source"] == [tool.SOLUTION_HEADER, "solution = 1\n",
+                                           "check(answer, solution)"]
+    assert cells["assert"]["source"] == "assert True"
     refs = "".join(after["cells"][-1]["source"])
     assert after["cells"][-1]["metadata"]["tags"] == ["remove-cell"]  # the book drops it
     # every cited key once, in order of first citation, with a readable reference
@@ -181,3 +186,6 @@ def test_metadata_tool_on_a_copy_of_the_chapters(tmp_path):
         for cell in nb["cells"]:
             if "hide-input" in cell["metadata"].get("tags", []):
                 assert cell["metadata"]["jupyter"]["source_hidden"] is True
+        solutions = [c for c in nb["cells"] if tool.is_solution_cell(c)]
+        assert all("".join(c["source"]).startswith(tool.SOLUTION_HEADER) for c in solutions)
+        assert solutions, f"{path.name}: no exercise found"

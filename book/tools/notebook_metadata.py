@@ -5,7 +5,9 @@ Two things the book does from tags and roles that JupyterLab does not:
 1. **Folded cells.** The book folds cells tagged ``hide-input`` (exercise solutions, checks,
    bookkeeping) and drops the input of ``remove-input`` cells. JupyterLab folds a cell's input
    when its metadata says ``"jupyter": {"source_hidden": true}``; this tool sets that on every
-   such cell (and ``hide-cell``), so a solution starts collapsed in JupyterLab too.
+   such cell (and ``hide-cell``), so a solution starts collapsed in JupyterLab too. A folded cell
+   still shows its first line, so an exercise's solution cell (one that calls ``check(answer,``)
+   gets a first comment line that gives nothing away (``SOLUTION_HEADER``).
 2. **Citations.** The prose cites with ``{cite}`key` ``, which JupyterLab shows as the key. The
    tool (re)writes the chapter's last cell, a Markdown cell tagged ``remove-cell`` (so the book,
    which has its own bibliography, drops it), listing each cited key with its reference from
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIB = ROOT / "book" / "references.bib"
 FOLDED_TAGS = ("hide-input", "remove-input", "hide-cell")
 REFERENCES_CELL_ID = "references-for-notebook-readers"
+SOLUTION_HEADER = "# Solution: unfold this cell to compare it with yours\n"
 CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 
 
@@ -47,7 +50,19 @@ def fold_hidden_cells(nb: dict[str, Any]) -> dict[str, Any]:
     for cell in nb["cells"]:
         if any(tag in FOLDED_TAGS for tag in cell.get("metadata", {}).get("tags", [])):
             cell.setdefault("metadata", {}).setdefault("jupyter", {})["source_hidden"] = True
+            if is_solution_cell(cell) and not _source(cell).startswith(SOLUTION_HEADER):
+                cell["source"] = [SOLUTION_HEADER, *_lines(cell)]
     return nb
+
+
+def is_solution_cell(cell: dict[str, Any]) -> bool:
+    """A code cell that checks the reader's answer (``check(answer, ...)``)."""
+    return cell["cell_type"] == "code" and bool(re.search(r"\bcheck\(\s*answer\b", _source(cell)))
+
+
+def _lines(cell: dict[str, Any]) -> list[str]:
+    src = cell.get("source", "")
+    return list(src) if isinstance(src, list) else src.splitlines(keepends=True)
 
 
 def cited_keys(nb: dict[str, Any]) -> list[str]:
