@@ -33,7 +33,7 @@ test: $(STAMP)
 LAB_PORT ?= 8888
 LAB_ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
-	PYTHONPATH=$(CURDIR)/src $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) \
+	OPTLAB_BOOK_BUILD= PYTHONPATH=$(CURDIR)/src $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) \
 		--ServerApp.root_dir=$(CURDIR)/chapters $(LAB_ROOT_FLAG)
 
 clean:
