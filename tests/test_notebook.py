@@ -37,6 +37,7 @@ def test_glued_values_read_as_numbers():
     assert format_glued(12345.6) == "12,346"
     assert format_glued(2.5e-12) == "2.5e-12"
     assert format_glued("more than 200") == "more than 200"
+    assert format_glued(np.bool_(True)) == "True"
     line = measured_line([("ch3_rate", 0.90512), ("gap", "x*$y")])
     assert line["text/plain"] == "measured: ch3_rate = 0.9051 · gap = x*$y"
     assert line["text/markdown"] == r"**measured:** `ch3_rate` = 0.9051 · `gap` = x\*\$y"

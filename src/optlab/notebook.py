@@ -75,8 +75,8 @@ def format_glued(value: Any) -> str:
     separated when large), strings as they are, anything else as its short repr."""
     import numbers
 
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):  # and numpy's
+        return str(bool(value))
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
     if isinstance(value, numbers.Real):
