@@ -41,6 +41,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 GLUE_IMPORT = ("from myst_nb import glue", "from optlab.notebook import glue")  # the lead's sed
 GLUE_ROLE = re.compile(r"\{glue(?::text)?\}`([A-Za-z0-9_]+)")
+RENDERED_ROLE = re.compile(r"\{glue(?::text)?\}\s*([A-Za-z0-9_]+)")  # as JupyterLab shows one
 NUMBER = re.compile(r"-?[\d,]*\.?\d+(e[+-]?\d+)?")
 RUN_ALL_TIMEOUT_S = 240
 
@@ -231,13 +232,26 @@ def test_chapter_in_jupyterlab(lab, browser, chapter):
         _run_all(page, chapter)
         ran_s = time.monotonic() - t0
 
-        # every number quoted by the prose is visible, next to its name, as a number
-        lines = page.locator(".jp-OutputArea-output:has-text('measured:')").all_inner_texts()
-        shown = dict(re.findall(r"([A-Za-z0-9_]+) = ([^·\n]+)", "\n".join(lines)))
-        missing = [n for n in glued if n not in shown]
+        # every number the prose quotes is visible as a number, next to its name, in an output
+        # above the first paragraph that quotes it
+        cells = page.evaluate("() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')]"
+                              ".map(c => [c.classList.contains('jp-MarkdownCell'), c.innerText])")
+        shown_at: dict[str, tuple[int, str]] = {}
+        quoted_at: dict[str, int] = {}
+        for i, (is_markdown, text) in enumerate(cells):
+            if is_markdown:
+                for name in RENDERED_ROLE.findall(text):
+                    quoted_at.setdefault(name, i)
+            for line in (t for t in text.splitlines() if t.startswith("measured:")):
+                for name, value in re.findall(r"([A-Za-z0-9_]+) = ([^·]+)", line):
+                    shown_at.setdefault(name, (i, value.strip()))
+        assert sorted(quoted_at) == sorted(glued), "the rendered prose shows other roles"
+        missing = [n for n in glued if n not in shown_at]
         assert glued and not missing, f"glued names not shown after Run All: {missing}"
-        numbers = [n for n in glued if NUMBER.fullmatch(shown[n].strip())]
-        assert len(numbers) >= len(glued) // 2, {n: shown[n] for n in glued}
+        not_numbers = {n: shown_at[n][1] for n in glued if not NUMBER.fullmatch(shown_at[n][1])}
+        assert not not_numbers, f"shown, but not as numbers: {not_numbers}"
+        late = [n for n in glued if shown_at[n][0] > quoted_at[n]]
+        assert not late, f"shown only below the prose that quotes them: {late}"
 
         if os.environ.get("OPTLAB_SHOTS"):
             page.screenshot(path=str(Path(os.environ["OPTLAB_SHOTS"]) / f"lab-{chapter}.png"),
