@@ -1,7 +1,8 @@
-# The README's two commands:
+# The README's commands:
 #   make book  — create .venv from requirements.txt if missing, build the static HTML book
 #   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
 #   make claims SEEDS="1 2 3" — every chapter re-executed per seed: its claims must hold for each
+#   make lab   — same venv, JupyterLab on chapters/ at http://127.0.0.1:$(LAB_PORT)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.requirements-installed
 
 SEEDS ?= 1 2 3 4 5
 
-.PHONY: book test claims venv clean vendor
+.PHONY: book test claims venv clean vendor lab
 
 venv: $(STAMP)
 
@@ -33,6 +34,14 @@ test: $(STAMP)
 # Every chapter once per seed (its `parameters` cell replaced by SEED = k); a table of what failed.
 claims: $(STAMP)
 	$(PY) book/tools/claims.py --seeds $(SEEDS)
+
+# JupyterLab from the project's venv, bound to this machine only. Root (a container) needs
+# --allow-root; nobody else gets it. LAB_PORT=9999 make lab picks another port.
+LAB_PORT ?= 8888
+LAB_ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(STAMP)
+	OPTLAB_BOOK_BUILD= PYTHONPATH=$(CURDIR)/src $(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) \
+		--ServerApp.root_dir=$(CURDIR)/chapters $(LAB_ROOT_FLAG)
 
 clean:
 	rm -rf _build _vendor
