@@ -1,5 +1,6 @@
 # The README's two commands:
-#   make book  — create .venv from requirements.txt if missing, build the static HTML book
+#   make book  — create .venv from requirements.txt if missing, find (or fetch) MNIST, build the
+#                static HTML book
 #   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: book test venv clean vendor
+.PHONY: book test venv clean vendor data
 
 venv: $(STAMP)
 
@@ -20,7 +21,18 @@ $(STAMP): requirements.txt pyproject.toml
 vendor: $(STAMP)
 	bash book/tools/vendor_assets.sh _vendor
 
-book: $(STAMP) vendor
+# MNIST for chapter 12, found where the CLI and the chapter look (`python -m optlab data verify`:
+# --data-dir, $$OPTLAB_DATA_DIR, the system copy, the user cache). If missing, download it into
+# the user cache (MD5-checked, atomic). Never fails: offline, chapter 12 says in one line that
+# MNIST is missing instead of showing numbers.
+data: $(STAMP)
+	@if $(PY) -m optlab data verify --dataset mnist >/dev/null 2>&1; then \
+	  $(PY) -m optlab data verify --dataset mnist | head -n 1; \
+	elif $(PY) -m optlab data download --dataset mnist; then :; \
+	else echo "data: WARNING: MNIST not found and not downloadable (offline?); the book builds," \
+	  "and chapter 12 says that MNIST is missing. Fix: python -m optlab data download"; fi
+
+book: $(STAMP) vendor data
 	OPTLAB_BOOK_BUILD=1 $(VENV)/bin/jupyter-book build . -W --keep-going
 
 test: $(STAMP)
