@@ -2,13 +2,16 @@
 #   make book  — create .venv from requirements.txt if missing, find (or fetch) MNIST, build the
 #                static HTML book
 #   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
+#   make claims SEEDS="1 2 3" — every chapter re-executed per seed: its claims must hold for each
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: book test venv clean vendor data
+SEEDS ?= 1 2 3 4 5
+
+.PHONY: book test claims venv clean vendor data
 
 venv: $(STAMP)
 
@@ -38,6 +41,10 @@ book: $(STAMP) vendor data
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env -p no:randomly
+
+# Every chapter once per seed (its `parameters` cell replaced by SEED = k); a table of what failed.
+claims: $(STAMP)
+	$(PY) book/tools/claims.py --seeds $(SEEDS)
 
 clean:
 	rm -rf _build _vendor
