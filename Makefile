@@ -1,5 +1,6 @@
 # The README's commands:
-#   make book  — create .venv from requirements.txt if missing, build the static HTML book
+#   make book  — create .venv from requirements.txt if missing, find (or fetch) MNIST, build the
+#                static HTML book
 #   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
 #   make claims SEEDS="1 2 3" — every chapter re-executed per seed: its claims must hold for each
 #   make lab   — same venv, JupyterLab on chapters/ at http://127.0.0.1:$(LAB_PORT)
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.requirements-installed
 
 SEEDS ?= 1 2 3 4 5
 
-.PHONY: book test claims venv clean vendor lab
+.PHONY: book test claims venv clean vendor data lab
 
 venv: $(STAMP)
 
@@ -24,7 +25,18 @@ $(STAMP): requirements.txt pyproject.toml
 vendor: $(STAMP)
 	bash book/tools/vendor_assets.sh _vendor
 
-book: $(STAMP) vendor
+# MNIST for chapter 12, found where the CLI and the chapter look (`python -m optlab data verify`:
+# --data-dir, $$OPTLAB_DATA_DIR, the system copy, the user cache). If missing, download it into
+# the user cache (MD5-checked, atomic). Never fails: offline, chapter 12 says in one line that
+# MNIST is missing instead of showing numbers.
+data: $(STAMP)
+	@if $(PY) -m optlab data verify --dataset mnist >/dev/null 2>&1; then \
+	  $(PY) -m optlab data verify --dataset mnist | head -n 1; \
+	elif $(PY) -m optlab data download --dataset mnist; then :; \
+	else echo "data: WARNING: MNIST not found and not downloadable (offline?); the book builds," \
+	  "and chapter 12 says that MNIST is missing. Fix: python -m optlab data download"; fi
+
+book: $(STAMP) vendor data
 	OPTLAB_BOOK_BUILD=1 $(VENV)/bin/jupyter-book build . -W --keep-going
 
 test: $(STAMP)
