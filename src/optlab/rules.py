@@ -203,16 +203,31 @@ def nesterov_update(
     dampening: float = 0.0,
     weight_decay: float = 0.0,
 ) -> tuple[Array, MomentumState]:
-    r"""Nesterov's accelerated gradient in the form PyTorch (and Sutskever et al. 2013) use.
+    r"""Nesterov's accelerated gradient with constant momentum, in PyTorch's form.
 
-    The look-ahead form evaluates the gradient at :math:`w_t - \eta\mu v_t`. Substituting the
-    look-ahead point as the stored variable gives an update that needs only the gradient at the
-    stored weights:
+    Sutskever et al. (2013) write the method with a velocity that carries the learning rate and
+    take the gradient at the look-ahead point :math:`w_t + \beta v_t`:
 
     .. math::
-        v_{t+1} = \mu\, v_t + g_t, \qquad w_{t+1} = w_t - \eta\,(g_t + \mu\, v_{t+1})
+        v_{t+1} = \beta\, v_t - \eta\, \nabla J(w_t + \beta v_t), \qquad w_{t+1} = w_t + v_{t+1}
 
-    i.e. a heavy-ball step whose direction is corrected by one more momentum term.
+    PyTorch's ``SGD(nesterov=True)``, whose documentation notes that it "subtly differs from
+    Sutskever et al.", changes two things, and this function does the same:
+
+    * the stored parameters are the look-ahead points :math:`y_t = w_t + \beta v_t`, so the
+      gradient :math:`g_t = \nabla J(y_t)` is taken at the stored parameters;
+    * the buffer sums raw gradients, :math:`b = -v/\eta`, and the learning rate multiplies the
+      step instead of entering the buffer:
+
+    .. math::
+        b_{t+1} = \beta\, b_t + g_t, \qquad y_{t+1} = y_t - \eta\,(g_t + \beta\, b_{t+1})
+
+    (``momentum`` is :math:`\beta`). With a constant learning rate both forms visit the same
+    points (PyTorch's are the look-ahead points); under a learning-rate schedule they differ,
+    because Sutskever et al.'s velocity keeps the learning rates it was built with while PyTorch
+    multiplies its whole buffer by the current one. The step is a heavy-ball step whose
+    direction carries one more momentum term. ``dampening`` must be 0, as in PyTorch
+    (:func:`resolve_hparams` rejects other values).
     """
     return momentum_update(
         params, grad, state, lr=lr, momentum=momentum, dampening=dampening,
