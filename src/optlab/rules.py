@@ -169,12 +169,12 @@ def momentum_update(
     r"""Polyak's heavy ball, in PyTorch's convention.
 
     .. math::
-        v_{t+1} = \mu\, v_t + (1 - \tau)\, g_t, \qquad w_{t+1} = w_t - \eta\, v_{t+1}
+        v_{t+1} = \beta\, v_t + (1 - \tau)\, g_t, \qquad w_{t+1} = w_t - \eta\, v_{t+1}
 
-    with momentum :math:`\mu` and dampening :math:`\tau`.
+    with momentum :math:`\beta` and dampening :math:`\tau`.
 
     * ``dampening=0`` (PyTorch's default) accumulates gradients: in a steady state the step is
-      :math:`\eta\, g / (1-\mu)`, ten times the plain step for :math:`\mu = 0.9`.
+      :math:`\eta\, g / (1-\beta)`, ten times the plain step for :math:`\beta = 0.9`.
     * ``dampening=momentum`` gives the first paper's EMA form
       :math:`v = (1-\beta)\, g + \beta\, v`: the buffer is an average of gradients, and the same
       trajectory as the accumulating form needs the learning rate :math:`\eta / (1-\beta)`.
@@ -182,7 +182,7 @@ def momentum_update(
       That equals a zero buffer with :math:`\tau = 0` on the first step, which is what the
       ``first`` factor below does; the two conventions differ only when ``dampening > 0``.
 
-    ``nesterov=True`` steps along :math:`g_t + \mu v_{t+1}` instead (see :func:`nesterov_update`).
+    ``nesterov=True`` steps along :math:`g_t + \beta v_{t+1}` instead (see :func:`nesterov_update`).
     """
     g = grad + weight_decay * params
     # PyTorch: buf ← g on the first step, i.e. no dampening then. ``step > 0`` is a bool (or a
