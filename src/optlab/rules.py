@@ -26,23 +26,27 @@ every rule is equal to its ``torch.optim`` twin (tested step by step in float64)
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-try:  # torch is a hard dependency of the package, but the rules need it only for dispatch
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
-
 Array = Any  # np.ndarray | torch.Tensor | float
+
+
+def _torch_of(x: Array) -> Any:
+    """The torch module if ``x`` is a tensor, else None. Torch is never imported here: if no
+    one has imported it, ``x`` cannot be a tensor (this keeps ``import optlab`` light)."""
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and isinstance(x, torch.Tensor) else None
 
 
 def _sqrt(x: Array) -> Array:
     """Square root for NumPy arrays, tensors and floats alike."""
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.sqrt(x)
     return np.sqrt(x)
 
@@ -54,13 +58,15 @@ def _float_array(x: Array) -> np.ndarray:
 
 
 def _zeros_like(x: Array) -> Array:
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.zeros_like(x)
     return np.zeros_like(_float_array(x))
 
 
 def _full_like(x: Array, value: float) -> Array:
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.full_like(x, value)
     return np.full_like(_float_array(x), value)
 
