@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
-from .rules import FIRST_ORDER, RULES, get_rule, resolve_hparams
-from .torch_optim import OPTIMIZERS, make_optimizer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .rules import FIRST_ORDER, RULES, get_rule, resolve_hparams
+    from .torch_optim import OPTIMIZERS, make_optimizer
 
 __version__ = "0.1.0"
 
@@ -27,6 +30,16 @@ __all__ = [
 
 
 def __getattr__(name: str):  # lazy: keep `import optlab` light for the CLI and the widgets
+    # (and free of torch: `python -m optlab` imports this first, so a Ctrl-C during the torch
+    # import must happen inside the CLI's main, which turns it into one line)
+    if name in {"FIRST_ORDER", "RULES", "get_rule", "resolve_hparams"}:
+        from . import rules
+
+        return getattr(rules, name)
+    if name in {"OPTIMIZERS", "make_optimizer"}:
+        from . import torch_optim
+
+        return getattr(torch_optim, name)
     if name == "trajectory":
         from .trajectories import trajectory
 

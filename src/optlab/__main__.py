@@ -20,8 +20,21 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program is, so that it unwinds (and saves) as on Ctrl-C."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
+#: The signals received (SIGINT, SIGTERM). A library may swallow the KeyboardInterrupt they
+#: raise, or turn it into another error (numpy's import does, when interrupted); this list
+#: remembers them.
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _SIGNALLED.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _raise_if_signalled() -> None:
+    """Raise again a signal that arrived during the imports and was swallowed there."""
+    if _SIGNALLED:
+        raise Terminated() if _SIGNALLED[-1] == signal.SIGTERM else KeyboardInterrupt()
 
 USAGE = """\
 usage: python -m optlab COMMAND [options]
@@ -185,6 +198,8 @@ def main_compare(argv: list[str]) -> int:
         args.lr = _merge_lr(args.lr)
     from . import compare, engine
 
+    _raise_if_signalled()
+
     overrides: dict[str, Any] = {
         "optimizers": [s.strip() for s in args.optimizers.split(",") if s.strip()]
         if args.optimizers is not None else None,
@@ -327,24 +342,49 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; also turns Ctrl-C/SIGTERM anywhere (imports, downloads) into one line
     and status 130/143, and a closed stdout into silence."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    previous = None
+    previous: dict[int, Any] = {}
+    _SIGNALLED.clear()
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (e.g. called from a worker): keep the default
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                previous[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread (e.g. called from a worker): keep the defaults
         pass
     try:
         return _dispatch(argv)
-    except KeyboardInterrupt as e:
-        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        print(f"\npython -m optlab {' '.join(argv[:1])}: {what}", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    except Exception:
+        if not _SIGNALLED:
+            raise
+        return _say_stopped(argv, _SIGNALLED[-1] == signal.SIGTERM)  # an import gave up
+    except KeyboardInterrupt as e:
+        return _say_stopped(argv, isinstance(e, Terminated))
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _say_stopped(argv: list[str], terminated: bool) -> int:
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(f"\npython -m optlab {' '.join(argv[:1])}: {what}", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def _exit(code: int) -> None:
+    """``sys.exit(code)``; after an interruption, exit at once with that status, so that
+    Python does not turn a KeyboardInterrupt that went through an extension's import into a
+    death by SIGINT."""
+    if code in (130, 143):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

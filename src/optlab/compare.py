@@ -469,18 +469,27 @@ class ResultsFile:
 
 
 class _Interrupt:
-    """Test hook: ``OPTLAB_INTERRUPT_AFTER_UNITS=N`` raises ``KeyboardInterrupt`` after N
-    finished units (stacks or L-BFGS runs), as if the user pressed Ctrl-C."""
+    """Test hooks: ``OPTLAB_INTERRUPT_AFTER_UNITS=N`` raises ``KeyboardInterrupt`` after N
+    finished units (stacks or L-BFGS runs), ``OPTLAB_INTERRUPT_AFTER_EPOCHS=N`` after N saved
+    epochs of stacks, as if the user pressed Ctrl-C."""
 
     def __init__(self) -> None:
         v = os.environ.get("OPTLAB_INTERRUPT_AFTER_UNITS")
         self.left = int(v) if v else None
+        v = os.environ.get("OPTLAB_INTERRUPT_AFTER_EPOCHS")
+        self.epochs_left = int(v) if v else None
 
     def unit_done(self) -> None:
         if self.left is not None:
             self.left -= 1
             if self.left <= 0:
                 raise KeyboardInterrupt("OPTLAB_INTERRUPT_AFTER_UNITS")
+
+    def epoch_done(self) -> None:
+        if self.epochs_left is not None:
+            self.epochs_left -= 1
+            if self.epochs_left <= 0:
+                raise KeyboardInterrupt("OPTLAB_INTERRUPT_AFTER_EPOCHS")
 
 
 def load_data(cfg: CompareConfig) -> Any:
@@ -573,6 +582,7 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
                     if best else "all diverged")
         log.line(f"{phase} seed {seed} epoch {epoch}/{epochs} {secs} "
                  f"({len(results)} models, {threads} thr) train/test acc: {accs}")
+        interrupt.epoch_done()
 
     t0 = time.perf_counter()
     checkpoint = res.checkpoint(phase, seed)

@@ -20,7 +20,6 @@ file was written while the command was still going) is counted as unfinished the
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .plots import Curve, load_results
+from .results import ResultsFormatError, read_results_doc
 
 NO_VALUE = "—"
 
@@ -64,13 +64,9 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         raise SummaryError(f"{path}: no such file or directory; give a results.json or the "
                            "directory holding it")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise SummaryError(f"cannot read {p}: {e}".replace("\n", " ")) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
-        raise SummaryError(f"{p} is not a results.json of python -m optlab compare "
-                           "(no list of 'runs')")
-    return doc
+        return read_results_doc(p)
+    except ResultsFormatError as e:
+        raise SummaryError(str(e)) from None
 
 
 # --------------------------------------------------------------------------------------------
