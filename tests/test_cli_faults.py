@@ -317,3 +317,65 @@ def test_closed_stdout_keeps_training(tmp_path):
     doc = _doc(out)
     assert sorted((r["seed"], r["status"], len(r["epochs"])) for r in doc["runs"]) == [
         (0, "ok", 2), (1, "ok", 2)]
+
+
+# --------------------------------------------------------------------------------------------
+# Fault injection: a real `python -m optlab compare` killed at random moments
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_kills_lose_nothing_and_resume_reaches_the_uninterrupted_numbers(tmp_path):
+    """12 kills (SIGINT, SIGTERM, SIGKILL, 4 each, in random order) of a real subprocess, each at
+    a random moment: a quarter during its start-up, the others after a random delay once it
+    reports it is training. After each: results.json parses and is a results document, every
+    run finished before is still there with the same numbers, and every finished run has the
+    numbers of an uninterrupted run; at the end --resume completes to those numbers.
+    ``OPTLAB_FAULT_SEED`` picks other moments."""
+    import random
+
+    from optlab.results import read_results_doc
+
+    rng = random.Random(int(os.environ.get("OPTLAB_FAULT_SEED", "0")))
+    args = ["compare", "--dataset", "synthetic", "--no-compile", "--optimizers", "adam,sgd",
+            "--epochs", "3", "--seeds", "3"]
+    ref = tmp_path / "ref"
+    assert _run([*args, "--quiet", "--out", str(ref)]) == 0
+    expected = _numbers(_doc(ref))
+    assert len(expected) == 6
+
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL] * 4
+    rng.shuffle(sigs)
+    out, n_dir, seen, mid_stack = tmp_path / "r0", 0, {}, 0
+    moments = []
+    for i, sig in enumerate(sigs):
+        p = _spawn([*args, "--out", str(out), "--resume"])
+        if i % 4 == 0:
+            time.sleep(rng.uniform(0.1, 2.0))
+            moments.append("start-up")
+        else:
+            p.stdout.readline()  # "optlab compare: ..." once the data are ready
+            time.sleep(rng.uniform(0.0, 1.5))
+            moments.append("training")
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=120)
+        wanted = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig]
+        assert p.returncode in (wanted, 0), (sig, p.returncode, err)  # 0: it finished first
+        if sig != signal.SIGKILL:
+            assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+        if not (out / "results.json").exists():
+            assert not seen
+            continue
+        doc = read_results_doc(out / "results.json")  # parses, and has the right shape
+        now = _numbers(doc)
+        assert {k: now.get(k) for k in seen} == seen, f"kill {i} ({sig!r}) lost a run"
+        assert {k: expected[k] for k in now} == now  # finished = the uninterrupted numbers
+        seen = now
+        mid_stack += bool(list(out.glob(".checkpoint-*.pt")))
+        if len(now) == len(expected):  # all done: the next kills go to a fresh directory
+            n_dir += 1
+            out, seen = tmp_path / f"r{n_dir}", {}
+    assert moments.count("training") >= 9
+    assert mid_stack >= 1  # some kills hit a stack between its epochs (a checkpoint was left)
+    assert _run([*args, "--quiet", "--out", str(out), "--resume"]) == 0
+    assert _numbers(_doc(out)) == expected
+    assert not list(out.glob(".checkpoint-*")) and not list(out.glob(".*.tmp"))

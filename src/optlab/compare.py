@@ -343,6 +343,9 @@ class OutputDir:
         self._lock.truncate()
         self._lock.write(f"{os.getpid()}\n")
         self._lock.flush()
+        for tmp in self.path.glob(".*.tmp"):  # left by a killed writer (we hold the lock)
+            if tmp.name.startswith((".results.", "..checkpoint-")):
+                tmp.unlink(missing_ok=True)
 
     def release(self) -> None:
         self._lock.close()  # closing the file releases the flock
