@@ -77,9 +77,12 @@ def test_sigterm_during_resume_keeps_the_finished_runs(tmp_path):
         del os.environ["OPTLAB_INTERRUPT_AFTER_UNITS"]
     before = _numbers(_doc(out))
     assert len(before) == 2
-    for delay in (0.4, 2.0):  # during the imports, then (likely) during the run
+    for moment in ("import", "run"):  # while importing torch, then (likely) while training
         p = _spawn([*args, "--resume"])
-        time.sleep(delay)
+        if moment == "import":
+            _wait_until_mapped(p.pid, "libtorch")
+        else:
+            p.stdout.readline()
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=60)
         assert p.returncode in (143, 0), err  # 0: it finished first
@@ -295,9 +298,25 @@ def test_damaged_results_file_is_one_line_for_resume_and_summary(content, fragme
 # --------------------------------------------------------------------------------------------
 
 
-def test_ctrl_c_during_the_imports_is_one_line():
-    p = _spawn(["compare", *SMALL, "--epochs", "1", "--out", os.devnull + "-never"])
-    time.sleep(0.3)  # python is up, torch is being imported
+def _wait_until_mapped(pid: int, library: str, timeout: float = 60.0) -> None:
+    """Wait until process ``pid`` has loaded a shared library whose path contains
+    ``library`` (Linux: /proc/PID/maps), i.e. is in the middle of importing it."""
+    maps = Path(f"/proc/{pid}/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if library in maps.read_text():
+                return
+        except OSError:
+            return  # it has ended: the assertions below say how
+        time.sleep(0.005)
+
+
+def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
+    p = _spawn(["compare", *SMALL, "--epochs", "1", "--out", str(tmp_path / "never")])
+    _wait_until_mapped(p.pid, "libtorch")  # torch is being imported
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
