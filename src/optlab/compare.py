@@ -445,7 +445,7 @@ class ResultsFile:
         the file on disk holds."""
         done = set(finished_runs(self.doc))
         lost = self.on_disk - done
-        if lost:  # pragma: no cover - a guard against a bug, not a user error
+        if lost:  # a guard against a bug, not a user error
             raise RuntimeError(f"refusing to write {self.json_path}: {len(lost)} finished "
                                "run(s) on disk would be lost")
         text = json.dumps(self.doc, indent=1, allow_nan=False) + "\n"
