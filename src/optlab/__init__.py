@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .rules import FIRST_ORDER, RULES, get_rule, resolve_hparams
-
-#: Every name :func:`make_optimizer` accepts: the first-order rules and L-BFGS.
-OPTIMIZERS: tuple[str, ...] = (*RULES, "lbfgs")
+if TYPE_CHECKING:
+    from .rules import FIRST_ORDER, OPTIMIZERS, RULES, get_rule, resolve_hparams
+    from .torch_optim import make_optimizer
 
 __version__ = "0.1.0"
 
@@ -31,6 +30,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import optlab` imports neither torch nor matplotlib
+    # (nor numpy: `python -m optlab` imports this first, so a Ctrl-C during an import must happen
+    # inside the CLI's main, which turns it into one line)
+    if name in {"FIRST_ORDER", "OPTIMIZERS", "RULES", "get_rule", "resolve_hparams"}:
+        from . import rules
+
+        return getattr(rules, name)
     if name == "make_optimizer":
         from .torch_optim import make_optimizer
 
@@ -45,7 +50,7 @@ def __getattr__(name: str) -> Any:  # lazy: `import optlab` imports neither torc
         return minimize
     if name in {"surfaces", "second_order", "trajectories", "data", "engine", "plots", "widgets",
                 "landscape", "exercises", "notebook", "widgets_second_order", "mlp",
-                "schedules", "stats", "curvature", "conventions", "torch_optim"}:
+                "schedules", "stats", "curvature", "conventions", "torch_optim", "results"}:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

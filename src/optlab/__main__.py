@@ -1,13 +1,40 @@
 """The command line: ``python -m optlab compare ...``, ``data ...`` and ``summary ...``.
 
-Bad arguments exit with status 2 and one line on stderr (no traceback).
+Bad arguments exit with status 2 and one line on stderr (no traceback). Ctrl-C (SIGINT) and
+SIGTERM stop a command at any moment, imports included, with one line and status 130 (143 for
+SIGTERM), after ``compare`` has saved what it finished. A closed stdout (``... | head -1``) stops
+the printing, not the work.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds (and saves) as on Ctrl-C."""
+
+
+#: The signals received (SIGINT, SIGTERM). A library may swallow the KeyboardInterrupt they
+#: raise, or turn it into another error (numpy's import does, when interrupted); this list
+#: remembers them.
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    _SIGNALLED.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _raise_if_signalled() -> None:
+    """Raise again a signal that arrived during the imports and was swallowed there."""
+    if _SIGNALLED:
+        raise Terminated() if _SIGNALLED[-1] == signal.SIGTERM else KeyboardInterrupt()
 
 USAGE = """\
 usage: python -m optlab COMMAND [options]
@@ -44,6 +71,9 @@ def _parse_lr(text: str) -> dict[str, float]:
         key = name.strip() if sep else "*"
         if sep and not key:
             raise argparse.ArgumentTypeError(f"malformed --lr {text!r}: expected NAME=VALUE")
+        if key in out:
+            raise argparse.ArgumentTypeError(
+                f"--lr {text!r} sets {'the rate' if key == '*' else key} twice; give it once")
         try:
             out[key] = float(value)
         except ValueError:
@@ -52,6 +82,19 @@ def _parse_lr(text: str) -> dict[str, float]:
                 "(adam=1e-3,sgd=0.1)") from None
     if not out:
         raise argparse.ArgumentTypeError("--lr: empty")
+    return out
+
+
+def _merge_lr(given: list[dict[str, float]]) -> dict[str, float]:
+    """The ``--lr`` options given, merged; a rate set twice is refused (no silent winner)."""
+    out: dict[str, float] = {}
+    for part in given:
+        for key, v in part.items():
+            if key in out and out[key] != v:
+                what = "the rate for all" if key == "*" else f"the rate of {key}"
+                _fail(f"python -m optlab compare: error: --lr sets {what} twice ({out[key]:g} "
+                      f"and {v:g}); give it once")
+            out[key] = v
     return out
 
 
@@ -66,6 +109,9 @@ def _parse_seeds(text: str) -> list[int]:
             f"--seeds {text!r}: expected a count (3) or a comma list (0,5)") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"--seeds must be >= 1; got {n}")
+    if n > 10_000:
+        raise argparse.ArgumentTypeError(f"--seeds {n}: at most 10000 seeds; for one large "
+                                         f"seed give a list ({n},)")
     return list(range(n))
 
 
@@ -77,7 +123,7 @@ def _int(text: str) -> int:
 
 
 def compare_parser() -> argparse.ArgumentParser:
-    from .torch_optim import OPTIMIZERS
+    from .rules import OPTIMIZERS
 
     p = _OneLineParser(
         prog="python -m optlab compare",
@@ -105,9 +151,11 @@ def compare_parser() -> argparse.ArgumentParser:
                    help="start from a preset (default: paper); the flags below override it")
     p.add_argument("--optimizers", default=None, metavar="A,B,...",
                    help=f"comma-separated names from: {', '.join(OPTIMIZERS)}")
-    p.add_argument("--lr", type=_parse_lr, default=None, metavar="LR|NAME=LR,...",
-                   help="learning rate: one value for all (0.001), or per optimizer "
-                        "(adam=1e-3,sgd=0.1; the others keep the preset's)")
+    p.add_argument("--lr", type=_parse_lr, action="append", default=None,
+                   metavar="LR|NAME=LR,...",
+                   help="learning rate: one value for all first-order rules (0.001), or per "
+                        "optimizer (adam=1e-3,sgd=0.1; the others keep the preset's); "
+                        "lbfgs=LR sets L-BFGS's step (default 1.0); not with --preset tuned")
     p.add_argument("--epochs", type=_int, default=None, help="epochs per run (paper: 10)")
     p.add_argument("--seeds", type=_parse_seeds, default=None, metavar="N|S1,S2",
                    help="a count N (seeds 0..N-1) or a comma list; a seed fixes the initial "
@@ -126,8 +174,11 @@ def compare_parser() -> argparse.ArgumentParser:
                    help="output directory for results.json and results.csv "
                         "(default: runs/compare)")
     p.add_argument("--resume", action="store_true",
-                   help="keep the finished runs of DIR/results.json (same configuration) and "
-                        "run only the others")
+                   help="keep the finished runs of DIR/results.json (same configuration), "
+                        "continue unfinished ones from their last epoch, run the others")
+    p.add_argument("--force", action="store_true",
+                   help="start over in a DIR that holds results (they are kept as "
+                        "DIR/results.json.bak); without it such a DIR is refused")
     p.add_argument("--threads", type=_int, default=None,
                    help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
                         "the machine is busy; never more than the cores)")
@@ -140,7 +191,14 @@ def compare_parser() -> argparse.ArgumentParser:
 
 def main_compare(argv: list[str]) -> int:
     args = compare_parser().parse_args(argv)
+    if args.resume and args.force:
+        _fail("python -m optlab compare: error: --resume keeps the results in --out and "
+              "--force replaces them; give one of the two")
+    if args.lr is not None:
+        args.lr = _merge_lr(args.lr)
     from . import compare, engine
+
+    _raise_if_signalled()
 
     overrides: dict[str, Any] = {
         "optimizers": [s.strip() for s in args.optimizers.split(",") if s.strip()]
@@ -160,20 +218,51 @@ def main_compare(argv: list[str]) -> int:
         _fail(f"python -m optlab compare: error: {e}")
     from .data import DataError
 
+    results_json = Path(args.out).expanduser() / "results.json"
     try:
-        doc = compare.run_comparison(cfg, args.out, resume=args.resume, quiet=args.quiet)
+        doc = compare.run_comparison(cfg, args.out, resume=args.resume, quiet=args.quiet,
+                                     force=args.force)
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
         _fail(f"python -m optlab compare: error: {e}")
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are saved in {args.out}/results.json; "
-              "rerun with --resume to complete them", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        _say_interrupted(e, results_json)
+        return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:  # a full disk, a directory made read-only while running
+        _fail(f"python -m optlab compare: error: cannot write in {results_json.parent}: "
+              f"{e.strerror or e}; free space or fix the permissions, then rerun with --resume")
     if not args.quiet:
         n = len(doc["runs"])
         bad = sum(r["status"] != "ok" for r in doc["runs"])
-        print(f"wrote {args.out}/results.json and results.csv: {n} runs"
-              + (f", {bad} diverged" if bad else ""))
+        _print(f"wrote {results_json} and results.csv: {n} runs"
+               + (f", {bad} diverged" if bad else ""))
     return 0
+
+
+def _say_interrupted(e: KeyboardInterrupt, results_json: Path) -> None:
+    """The one line after an interrupted compare: what is on disk, and how to go on."""
+    from .results import ResultsFormatError, finished_runs, read_results_doc
+
+    what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+    try:
+        n = len(finished_runs(read_results_doc(results_json)))
+    except ResultsFormatError:
+        n = None
+    if n is None:
+        msg = f"{what}: nothing was written to {results_json}"
+    else:
+        msg = (f"{what}: {n} finished run(s) are saved in {results_json}; rerun with --resume "
+               "to complete them")
+    print(f"\n{msg}", file=sys.stderr)
+
+
+def _print(text: str) -> None:
+    """``print`` that stops (quietly) when stdout's reader has gone away."""
+    from .compare import silence_stream
+
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, ValueError):
+        silence_stream(sys.stdout)
 
 
 def summary_parser() -> argparse.ArgumentParser:
@@ -206,7 +295,11 @@ def main_summary(argv: list[str]) -> int:
     except SummaryError as e:
         _fail(f"python -m optlab summary: error: {e}")
     if args.out is None:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
         return 0
     try:
         write_text_atomically(args.out, text)
@@ -217,8 +310,16 @@ def main_summary(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover
+        pass
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
@@ -237,5 +338,53 @@ def main(argv: list[str] | None = None) -> int:
     _fail(f"python -m optlab: error: unknown command {cmd!r} (choose compare, data or summary)")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; also turns Ctrl-C/SIGTERM anywhere (imports, downloads) into one line
+    and status 130/143, and a closed stdout into silence."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    previous: dict[int, Any] = {}
+    _SIGNALLED.clear()
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                previous[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread (e.g. called from a worker): keep the defaults
+        pass
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except Exception:
+        if not _SIGNALLED:
+            raise
+        return _say_stopped(argv, _SIGNALLED[-1] == signal.SIGTERM)  # an import gave up
+    except KeyboardInterrupt as e:
+        return _say_stopped(argv, isinstance(e, Terminated))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _say_stopped(argv: list[str], terminated: bool) -> int:
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(f"\npython -m optlab {' '.join(argv[:1])}: {what}", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def _exit(code: int) -> None:
+    """``sys.exit(code)``; after an interruption, exit at once with that status, so that
+    Python does not turn a KeyboardInterrupt that went through an extension's import into a
+    death by SIGINT."""
+    if code in (130, 143):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

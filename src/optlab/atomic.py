@@ -7,20 +7,30 @@ import tempfile
 from pathlib import Path
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory, then
+def ordinary_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file: ``0o666`` less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory, then
     ``os.replace`` it into place; on any failure the temporary file is removed and ``path`` is
-    left as it was."""
+    left as it was. The file gets the mode of an ordinary new file (umask respected)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; these are ordinary files
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, ordinary_file_mode())  # mkstemp makes 0600; these are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """:func:`write_bytes_atomically` of ``text`` in UTF-8."""
+    write_bytes_atomically(path, text.encode("utf-8"))

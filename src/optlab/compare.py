@@ -3,8 +3,17 @@
 :func:`run_comparison` takes a :class:`CompareConfig` and writes ``OUT/results.json`` (provenance,
 config, one record per run with its per-epoch metrics) and a tidy ``OUT/results.csv`` beside it
 (one row per run and epoch). Both are rewritten atomically (temporary file + ``os.replace``)
-after every epoch, so an interruption loses at most the epoch under way; ``resume=True`` skips
-the runs already finished (same optimizer, hyperparameters, seed and configuration).
+after every epoch, and each stack's state (parameters, rule states, batch-order generator, epoch)
+is checkpointed atomically beside them (``OUT/.checkpoint-<phase>-seed<S>.pt``, removed when the
+stack finishes), so an interruption loses at most the epoch under way: ``resume=True`` keeps the
+runs already finished (same optimizer, hyperparameters, seed and configuration) and continues an
+unfinished stack from its checkpoint, to the same numbers as an uninterrupted run (bit for bit
+on the CPU).
+
+Nothing finished is ever lost: the directory is locked while a run writes into it (``OUT/.lock``
+holds the PID), a file is never rewritten with fewer finished runs than it had, and a run into
+a directory that holds results refuses unless it resumes them (same configuration) or is
+forced (``force=True``; the old file is kept as ``results.json.bak``).
 
 Presets (explicit settings override them):
 
@@ -38,6 +47,7 @@ import torch
 from . import engine
 from .atomic import write_text_atomically
 from .engine import ModelSpec, RunResult
+from .results import ResultsFormatError, finished_runs, read_results_doc, run_key
 from .rules import FIRST_ORDER, resolve_hparams
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
@@ -66,6 +76,11 @@ LBFGS_VARIANTS: tuple[tuple[str, int | None, dict[str, Any]], ...] = (
 # max_iter=1 with the full batch does not train this network (nor does torch.optim.LBFGS with
 # the same settings: after the first, tiny steepest-descent step the line search returns the
 # same point); 5 iterations per step(closure) keeps the budget granularity fine enough.
+
+#: The L-BFGS run of a preset other than ``lbfgs`` (``--optimizers adam,lbfgs``).
+LBFGS_DEFAULT_VARIANT: dict[str, Any] = {
+    "label": "full-batch", "batch_size": None,
+    "hparams": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"}}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"optimizers": list(PAPER_OPTIMIZERS), "lr": {"*": 1e-3}, "batch_size": 32,
@@ -122,7 +137,7 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     base = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset].items()}
     base.update({k: v for k, v in overrides.items() if v is not None})
     cfg = CompareConfig(preset=preset, **base)
-    from .torch_optim import OPTIMIZERS
+    from .rules import OPTIMIZERS
 
     if not cfg.optimizers:
         raise ConfigError("--optimizers: give at least one optimizer")
@@ -137,14 +152,34 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(f"--batch-size must be >= 1; got {cfg.batch_size}")
     if not cfg.seeds:
         raise ConfigError("--seeds: give at least one seed")
+    for seed in cfg.seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+            raise ConfigError(f"--seeds: seed {seed} is out of range; a seed is an integer "
+                              f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)")
+    twice = sorted({s for s in cfg.seeds if cfg.seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"--seeds: seed {', '.join(map(str, twice))} given twice (it would "
+                          "train the same runs again); give each seed once")
     if cfg.lr:
         for name, v in cfg.lr.items():
             if name != "*" and name not in cfg.optimizers:
                 raise ConfigError(f"--lr {name}=...: {name} is not among --optimizers "
                                   f"({','.join(cfg.optimizers)})")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"--lr must be a number; got {v!r}" + (
+                    f" for {name}" if name != "*" else ""))
             if not (v > 0):  # catches NaN too
                 raise ConfigError(f"--lr must be > 0; got {v:g}" + (
                     f" for {name}" if name != "*" else ""))
+            if not FLOAT32_TINY <= v <= FLOAT32_MAX:  # the parameters are float32
+                what = "0" if v < FLOAT32_TINY else "inf"
+                raise ConfigError(f"--lr {v:g}" + (f" for {name}" if name != "*" else "")
+                                  + f" is {what} in float32 (the parameters' type); give a "
+                                  f"rate between {FLOAT32_TINY:.3g} and {FLOAT32_MAX:.3g}")
+    if cfg.lr and (cfg.grid is not None or cfg.preset == "tuned"):
+        raise ConfigError("--lr with --preset tuned: the tuned preset picks every learning rate "
+                          "from its grid, so --lr would not be used; drop --lr, or use --preset "
+                          "paper to fix the rates")
     for name in cfg.optimizers:  # the core's own validation of every hyperparameter
         if name != "lbfgs":
             lr = cfg.lr_for(name)
@@ -158,10 +193,46 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
     if cfg.preset == "tuned" and cfg.grid is None:
         cfg.grid = {o: list(TUNED_GRID[o]) for o in cfg.optimizers if o in TUNED_GRID}
-    if cfg.preset == "lbfgs" and cfg.lbfgs_variants is None:
-        cfg.lbfgs_variants = [{"label": lab, "batch_size": bs, "hparams": hp}
-                              for lab, bs, hp in LBFGS_VARIANTS]
+    if "lbfgs" in cfg.optimizers:
+        if cfg.lbfgs_variants is None:
+            cfg.lbfgs_variants = ([{"label": lab, "batch_size": bs, "hparams": dict(hp)}
+                                   for lab, bs, hp in LBFGS_VARIANTS]
+                                  if cfg.preset == "lbfgs" else [dict(LBFGS_DEFAULT_VARIANT)])
+        if cfg.lr and "lbfgs" in cfg.lr:  # lbfgs=LR sets L-BFGS's own step (a "*" does not)
+            for v in cfg.lbfgs_variants:
+                v["hparams"] = {**v["hparams"], "lr": cfg.lr["lbfgs"]}
+    elif cfg.preset == "lbfgs":
+        cfg.lbfgs_variants = None
+    n_train = training_size(cfg)
+    smallest = n_train
+    if cfg.grid is not None:
+        if cfg.dataset == "synthetic" and (cfg.val_size or 10_000) >= n_train:
+            cfg.val_size = n_train // 6
+        val = cfg.val_size or 10_000
+        if not 0 < val < n_train:
+            raise ConfigError(f"val_size must be in (0, {n_train}); got {val}")
+        smallest = n_train - val
+    if cfg.batch_size > smallest:
+        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {smallest:,} training "
+                          f"images of {cfg.dataset}" + (" (less the validation split)"
+                                                        if smallest < n_train else "")
+                          + f"; give a batch size <= {smallest:,}")
     return cfg
+
+
+#: Seeds are below 2**62: they (plus offsets) seed torch's 64-bit generators.
+MAX_SEED = 2**62
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def training_size(cfg: CompareConfig) -> int:
+    """The number of training images of ``cfg.dataset`` (known before loading it)."""
+    if cfg.dataset == "synthetic":
+        return int(cfg.synthetic_size[0])
+    from .data import SPECS
+
+    return SPECS[cfg.dataset].n_train
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,46 +306,127 @@ CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch",
                "grad_evals", "examples", "epochs_of_gradients", "budget")
 
 
-def run_key(run: dict[str, Any]) -> str:
-    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed."""
-    ident = {k: run.get(k) for k in ("phase", "variant", "optimizer", "hparams", "seed")}
-    return json.dumps(ident, sort_keys=True)
+class OutputDir:
+    """The ``--out`` directory, created if needed and locked for one writer: ``OUT/.lock``
+    holds an exclusive ``flock`` (released by the kernel when the process ends, however it
+    ends, so a lock left by a dead process never blocks) and the holder's PID."""
+
+    def __init__(self, path: str | os.PathLike):
+        text = os.fspath(path)
+        if not text.strip():
+            raise ConfigError("--out is empty; give a directory, e.g. --out runs/compare")
+        self.path = Path(text).expanduser()
+        what = f"--out {self.path}"
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{what} is a file, not a directory; give a directory (it is "
+                              "created if missing)")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.path / ".lock", "a+", encoding="utf-8")  # noqa: SIM115
+        except OSError as e:
+            raise ConfigError(f"cannot use {what}: {e.strerror or e}"
+                              f"{f' ({e.filename})' if e.filename else ''}; give a "
+                              "writable directory") from None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.seek(0)
+            pid = self._lock.read().strip() or "unknown"
+            self._lock.close()
+            raise ConfigError(f"{what} is in use by another compare run (PID {pid}); wait for "
+                              "it to finish, or give another --out") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+        for tmp in self.path.glob(".*.tmp"):  # left by a killed writer (we hold the lock)
+            if tmp.name.startswith((".results.", "..checkpoint-")):
+                tmp.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        self._lock.close()  # closing the file releases the flock
+
+    def checkpoint(self, phase: str, seed: int) -> Path:
+        return self.path / f".checkpoint-{phase}-seed{seed}.pt"
+
+    def remove_checkpoints(self) -> None:
+        for p in self.path.glob(".checkpoint-*.pt"):
+            p.unlink(missing_ok=True)
 
 
 class ResultsFile:
-    """``results.json`` + ``results.csv`` in ``out_dir``, rewritten atomically on every save."""
+    """``results.json`` + ``results.csv`` in a locked :class:`OutputDir`, rewritten atomically
+    on every save, never with fewer finished runs than the file had.
 
-    def __init__(self, out_dir: str | os.PathLike, cfg: CompareConfig, prov: dict[str, Any],
-                 resume: bool):
-        self.dir = Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+    A file already there is checked first (before any data is loaded): with ``resume`` its
+    configuration must be ``cfg``'s and its finished runs are kept; without, a file holding runs
+    is refused unless ``force`` (which moves it to ``results.json.bak``)."""
+
+    def __init__(self, out: OutputDir, cfg: CompareConfig, *, resume: bool,
+                 force: bool = False):
+        self.out = out
+        self.dir = out.path
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
         exp = cfg.experiment()
-        self.doc: dict[str, Any] = {"provenance": prov, "config": exp, "runs": []}
+        self.doc: dict[str, Any] = {"provenance": {}, "config": exp, "runs": []}
         self.previous: dict[str, dict[str, Any]] = {}
-        if resume and self.json_path.exists():
-            try:
-                old = json.loads(self.json_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise ConfigError(f"--resume: cannot read {self.json_path}: {e}") from None
-            if old.get("config") != exp:
-                diff = sorted(k for k in set(exp) | set(old.get("config", {}))
-                              if exp.get(k) != old.get("config", {}).get(k))
-                raise ConfigError(f"--resume: {self.json_path} was written for a different "
-                                  f"configuration (differs in: {', '.join(diff)}); use another "
-                                  "--out or drop --resume")
-            for section in ("runs",):
-                for r in old.get(section, []):
-                    if r.get("status") in ("ok", "diverged"):
-                        self.previous[run_key(r)] = r
-            for r in old.get("selection", {}).get("runs", []):
-                if r.get("status") in ("ok", "diverged"):
-                    self.previous[run_key(r)] = r
-            prov["resumed_from"] = old.get("provenance", {}).get("date")
+        self.resumed_from: str | None = None
+        self.backup: Path | None = None
+        self._dirty = False
+        if not (self.json_path.exists() or self.json_path.is_symlink()):
+            self.on_disk: set[str] = set()
+            out.remove_checkpoints()  # of a run whose results file was removed
+            return
+        try:
+            old: dict[str, Any] | None = read_results_doc(self.json_path)
+        except ResultsFormatError as e:
+            if not force:
+                raise ConfigError(str(e)) from None
+            old = None
+        if force:
+            self.backup = self.json_path.with_name("results.json.bak")
+            os.replace(self.json_path, self.backup)
+            out.remove_checkpoints()
+            self.on_disk = set()
+            return
+        assert old is not None
+        done = finished_runs(old)
+        self.on_disk = set(done)
+        same = old.get("config") == exp
+        if not same and (resume or old["runs"] or old.get("selection", {}).get("runs")):
+            diff = sorted(k for k in set(exp) | set(old.get("config", {}))
+                          if exp.get(k) != old.get("config", {}).get(k))
+            raise ConfigError(
+                f"{self.json_path} holds results of another configuration (differs in: "
+                f"{', '.join(diff)}); give another --out, or add --force to start over (the "
+                "old file is kept as results.json.bak)")
+        if not resume:
+            if done:
+                raise ConfigError(
+                    f"{self.json_path} already holds {len(done)} finished run(s) of this "
+                    "configuration; add --resume to complete it, or --force to start over "
+                    "(the old file is kept as results.json.bak)")
+            out.remove_checkpoints()
+            self.on_disk = set()
+            return
+        self.previous = done
+        self.doc["runs"] = [r for r in old["runs"] if run_key(r) in done]
+        old_sel = [r for r in old.get("selection", {}).get("runs", []) if run_key(r) in done]
+        if old_sel:
+            self.doc["selection"] = {"runs": old_sel}
+        self.resumed_from = old.get("provenance", {}).get("date")
 
     def finished(self, run: dict[str, Any]) -> dict[str, Any] | None:
         return self.previous.get(run_key(run))
+
+    def checkpoint(self, phase: str, seed: int) -> Path:
+        """Where the stack of ``seed`` in ``phase`` keeps its state between epochs."""
+        return self.out.checkpoint(phase, seed)
 
     def put(self, run: dict[str, Any], section: str = "runs") -> None:
         runs = (self.doc.setdefault("selection", {}).setdefault("runs", [])
@@ -286,10 +438,20 @@ class ResultsFile:
                 break
         else:
             runs.append(run)
+        self._dirty = True
 
     def save(self) -> None:
+        """Write both files (atomically). Refuses, as a bug, to write fewer finished runs than
+        the file on disk holds."""
+        done = set(finished_runs(self.doc))
+        lost = self.on_disk - done
+        if lost:  # a guard against a bug, not a user error
+            raise RuntimeError(f"refusing to write {self.json_path}: {len(lost)} finished "
+                               "run(s) on disk would be lost")
         text = json.dumps(self.doc, indent=1, allow_nan=False) + "\n"
         write_text_atomically(self.json_path, text)
+        self.on_disk = done
+        self._dirty = False
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
                            lineterminator="\n")
@@ -310,18 +472,27 @@ class ResultsFile:
 
 
 class _Interrupt:
-    """Test hook: ``OPTLAB_INTERRUPT_AFTER_UNITS=N`` raises ``KeyboardInterrupt`` after N
-    finished units (stacks or L-BFGS runs), as if the user pressed Ctrl-C."""
+    """Test hooks: ``OPTLAB_INTERRUPT_AFTER_UNITS=N`` raises ``KeyboardInterrupt`` after N
+    finished units (stacks or L-BFGS runs), ``OPTLAB_INTERRUPT_AFTER_EPOCHS=N`` after N saved
+    epochs of stacks, as if the user pressed Ctrl-C."""
 
     def __init__(self) -> None:
         v = os.environ.get("OPTLAB_INTERRUPT_AFTER_UNITS")
         self.left = int(v) if v else None
+        v = os.environ.get("OPTLAB_INTERRUPT_AFTER_EPOCHS")
+        self.epochs_left = int(v) if v else None
 
     def unit_done(self) -> None:
         if self.left is not None:
             self.left -= 1
             if self.left <= 0:
                 raise KeyboardInterrupt("OPTLAB_INTERRUPT_AFTER_UNITS")
+
+    def epoch_done(self) -> None:
+        if self.epochs_left is not None:
+            self.epochs_left -= 1
+            if self.epochs_left <= 0:
+                raise KeyboardInterrupt("OPTLAB_INTERRUPT_AFTER_EPOCHS")
 
 
 def load_data(cfg: CompareConfig) -> Any:
@@ -338,8 +509,14 @@ class _Log:
         self.tty = sys.stderr.isatty()
 
     def line(self, msg: str) -> None:
-        if not self.quiet:
-            print(msg, file=sys.stderr if self.tty else sys.stdout, flush=True)
+        if self.quiet:
+            return
+        stream = sys.stderr if self.tty else sys.stdout
+        try:
+            print(msg, file=stream, flush=True)
+        except (BrokenPipeError, ValueError):  # a closed pipe (`| head -1`): keep training
+            self.quiet = True
+            silence_stream(stream)
 
     def bar(self, total: int, desc: str) -> Any:
         if self.quiet or not self.tty:
@@ -349,6 +526,17 @@ class _Log:
         except ImportError:  # pragma: no cover
             return None
         return tqdm(total=total, desc=desc, leave=False, unit="step")
+
+
+def silence_stream(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at ``/dev/null``, so that writes (and the flush at
+    exit) after its reader went away neither fail nor print "Exception ignored"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - not a real file
+        pass
 
 
 def _run_record(r: RunResult, phase: str, threads: int, variant: str | None = None
@@ -397,12 +585,19 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
                     if best else "all diverged")
         log.line(f"{phase} seed {seed} epoch {epoch}/{epochs} {secs} "
                  f"({len(results)} models, {threads} thr) train/test acc: {accs}")
+        interrupt.epoch_done()
 
     t0 = time.perf_counter()
+    checkpoint = res.checkpoint(phase, seed)
     results = engine.train_stack(specs, data, epochs=epochs, batch_size=cfg.batch_size,
-                                 compile=cfg.compile, on_epoch=on_epoch, progress=bar)
+                                 compile=cfg.compile, on_epoch=on_epoch, progress=bar,
+                                 checkpoint=checkpoint)
     if bar is not None:
         bar.close()
+    for rec in (_run_record(r, phase, threads) for r in results):
+        res.put(rec, section)
+    res.save()  # the finished records first, then the checkpoint goes
+    checkpoint.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
     comp = results[0].compile_seconds
     log.line(f"{phase} seed {seed}: {names} done in {wall:.1f} s"
@@ -416,6 +611,25 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
 def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
     return [ModelSpec(o, {"lr": lrs[o]} if lrs.get(o) is not None else {}, seed)
             for o in cfg.optimizers if o != "lbfgs"]
+
+
+def _to_train(specs, res, phase, log, cfg, data) -> list[ModelSpec]:
+    """The specs of one seed's stack still to train: all of them when the stack has a
+    checkpoint to continue from (a diverged run of it included: the stack goes on as one), else
+    those without a finished run."""
+    pending = _pending(specs, res, phase, log)
+    checkpoint = res.checkpoint(phase, specs[0].seed) if specs else None
+    if checkpoint is None or not checkpoint.exists():
+        return pending
+    epochs = cfg.select_epochs if phase == "selection" else cfg.epochs
+    done = engine.checkpoint_epoch(checkpoint, specs, epochs=epochs,
+                                   batch_size=cfg.batch_size, n_train=data.n_train)
+    if pending and done is not None:
+        log.line(f"resume: {phase} seed {specs[0].seed} continues after epoch {done} "
+                 f"from {checkpoint.name}")
+        return list(specs)
+    checkpoint.unlink(missing_ok=True)  # finished, or written for other runs
+    return pending
 
 
 def _pending(specs, res, phase, log) -> list[ModelSpec]:
@@ -435,19 +649,43 @@ def _pending(specs, res, phase, log) -> list[ModelSpec]:
 
 
 def run_comparison(cfg: CompareConfig, out_dir: str | os.PathLike, *, resume: bool = False,
-                   quiet: bool = False) -> dict[str, Any]:
+                   quiet: bool = False, force: bool = False) -> dict[str, Any]:
     """Run the comparison ``cfg`` and write ``out_dir/results.json`` and ``results.csv``;
-    returns the results document."""
+    returns the results document.
+
+    The output directory is checked and locked, and a results file already there is checked
+    (:class:`ResultsFile`), before the data are loaded. On any interruption (``KeyboardInterrupt``,
+    which the CLI also raises for SIGTERM) the runs recorded so far are saved before the
+    exception goes on."""
     engine.enable_compile_cache()
     device = engine.pick_device(cfg.device)
     log = _Log(quiet)
+    out = OutputDir(out_dir)
+    try:
+        res = ResultsFile(out, cfg, resume=resume, force=force)
+        if res.backup is not None:
+            log.line(f"--force: the previous results are kept in {res.backup}")
+        try:
+            return _run(cfg, res, device, log)
+        except BaseException:
+            if res._dirty:  # save what is recorded before the error or interrupt goes on
+                try:
+                    res.save()
+                except OSError:
+                    pass
+            raise
+    finally:
+        out.release()
+
+
+def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
+         ) -> dict[str, Any]:
     dataset = load_data(cfg)
-    if cfg.dataset == "synthetic" and cfg.val_size >= dataset.train_images.shape[0]:
-        cfg.val_size = dataset.train_images.shape[0] // 6
     prov = provenance(device, dataset, cfg)
-    res = ResultsFile(out_dir, cfg, prov, resume)
+    if res.resumed_from is not None:
+        prov["resumed_from"] = res.resumed_from
+    res.doc["provenance"] = prov
     interrupt = _Interrupt()
-    res.save()
     full = engine.prepare_data(dataset, device=device)
     log.line(f"optlab compare: preset {cfg.preset}, {cfg.dataset} "
              f"({full.n_train} train), device {device.type} ({prov['device_name']})")
@@ -458,7 +696,7 @@ def run_comparison(cfg: CompareConfig, out_dir: str | os.PathLike, *, resume: bo
 
     adam_seconds: dict[int, float] = {}
     for seed in cfg.seeds:
-        specs = _pending(_specs_for(cfg, seed, lrs), res, "final", log)
+        specs = _to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
         if specs:
             _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
         for r in res.doc["runs"]:
@@ -484,7 +722,7 @@ def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
     sel.update({"val_size": val_size, "train_size": split.n_train, "epochs": cfg.select_epochs,
                 "seed": seed, "grid": grid, "criterion": "val_acc after the last epoch"})
     sel.setdefault("runs", [])
-    pending = _pending(specs, res, "selection", log)
+    pending = _to_train(specs, res, "selection", log, cfg, split)
     if pending:
         _train_group(cfg, pending, split, res, log, "selection", "selection", interrupt,
                      device)
@@ -503,9 +741,7 @@ def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
 
 
 def _run_lbfgs(cfg, seed, data, res, log, interrupt, adam_seconds) -> None:
-    variants = cfg.lbfgs_variants or [{"label": "full-batch", "batch_size": None,
-                                       "hparams": {"lr": 1.0, "max_iter": 5,
-                                                   "line_search_fn": "strong_wolfe"}}]
+    variants = cfg.lbfgs_variants or [LBFGS_DEFAULT_VARIANT]
     budget_examples = cfg.epochs * (data.n_train // cfg.batch_size) * cfg.batch_size
     budgets = res.doc.setdefault("budgets", {
         "example_gradients": budget_examples,

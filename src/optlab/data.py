@@ -33,15 +33,16 @@ file is written to a temporary name in the target directory, checked, and only t
 
 from __future__ import annotations
 
-import argparse
 import functools
 import gzip as _gzip
 import hashlib
 import math
 import os
-import shutil
+import stat
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .atomic import ordinary_file_mode
 
 if TYPE_CHECKING:  # torch is imported lazily: `python -m optlab data verify` does not need it
     import torch
@@ -220,11 +223,13 @@ def write_idx(path: str | os.PathLike, array: Any, gzip: bool | None = None,
 _REFETCH = "`python -m optlab data download`"
 
 
-def _fix(path: Path | str, how: str = _REFETCH) -> str:
+def _fix(path: Path | str, how: str | None = _REFETCH) -> str:
+    if how is None:  # a file the user chose (read_idx): no advice to delete it
+        return "is it an IDX file (e.g. train-images-idx3-ubyte[.gz])?"
     return f"delete {path} and fetch it again ({how}, or copy it anew)"
 
 
-def _read_bytes(path: Path, label: str | None = None, how: str = _REFETCH) -> bytes:
+def _read_bytes(path: Path, label: str | None = None, how: str | None = _REFETCH) -> bytes:
     """The file's bytes, decompressed when they are gzip (told by the magic bytes)."""
     label = label or str(path)
     try:
@@ -245,7 +250,7 @@ def _read_bytes(path: Path, label: str | None = None, how: str = _REFETCH) -> by
 
 
 def parse_idx(data: bytes, label: str = "<bytes>", expect_magic: int | None = None,
-              how: str = _REFETCH) -> np.ndarray:
+              how: str | None = _REFETCH) -> np.ndarray:
     """Parse the bytes of an (uncompressed) IDX file into an array in native byte order.
 
     Checks the magic number (against ``expect_magic`` when given), that the header is complete,
@@ -265,7 +270,8 @@ def parse_idx(data: bytes, label: str = "<bytes>", expect_magic: int | None = No
     code, ndim = data[2], data[3]
     if data[0] or data[1] or code not in _IDX_DTYPES or ndim == 0:
         raise DataError(f"{label} has the wrong magic number 0x{magic:08x}: not an IDX file; "
-                        "replace it with the original")
+                        + ("replace it with the original" if how is not None else
+                           "read_idx reads IDX files only (e.g. train-images-idx3-ubyte[.gz])"))
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
         raise DataError(f"{label} is truncated: {len(data)} bytes, shorter than its "
@@ -287,7 +293,7 @@ def parse_idx(data: bytes, label: str = "<bytes>", expect_magic: int | None = No
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read one IDX file, gzipped or raw (told by its first bytes), as a writable array."""
     path = Path(path)
-    return np.array(parse_idx(_read_bytes(path), str(path)))
+    return np.array(parse_idx(_read_bytes(path, how=None), str(path), how=None))
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +315,34 @@ def _member(directory: Path, base: str) -> Path | None:
         if cand.is_file():
             return cand
     return None
+
+
+def _why_not_a_file(directory: Path, base: str) -> str:
+    """Why neither ``base.gz`` nor ``base`` in ``directory`` is a file: what is there instead."""
+    for cand in (directory / f"{base}.gz", directory / base):
+        if cand.is_symlink() and not cand.exists():
+            return f"{cand} is a dangling symbolic link (to {os.readlink(cand)})"
+        if cand.is_dir():
+            return f"{cand} is a directory, not a file"
+        if cand.exists():
+            return f"{cand} is not a regular file"
+    return f"{directory} lacks {base}[.gz]"
+
+
+def _is_searchable_dir(directory: Path) -> bool | str:
+    """True for a directory whose entries can be looked at, False when there is none, and the
+    reason (a string) when it exists but cannot be searched."""
+    try:
+        if not directory.is_dir():
+            return False
+        os.stat(directory / FILES[0][1])  # needs search (x) permission on directory
+    except FileNotFoundError:
+        return True
+    except PermissionError:
+        return f"{directory} cannot be searched (permission denied)"
+    except OSError as e:
+        return f"{directory} cannot be searched ({e.strerror or e})"
+    return True
 
 
 def _candidates(spec: DatasetSpec, data_dir: str | os.PathLike | None
@@ -345,12 +379,15 @@ def _locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None
     partial: list[str] = []
     for directory, how, direct in _candidates(spec, data_dir):
         searched.append(str(directory))
-        if not directory.is_dir():
+        usable = _is_searchable_dir(directory)
+        if usable is not True:
+            if usable:
+                partial.append(str(usable))
             continue
         files = {key: _member(directory, base) for key, base in FILES}
         missing = [base for key, base in FILES if files[key] is None]
         if missing and len(missing) < len(FILES):
-            partial.append(f"{directory} lacks {', '.join(m + '[.gz]' for m in missing)}")
+            partial.extend(_why_not_a_file(directory, m) for m in missing)
         if missing or (direct and _belongs_elsewhere(directory, spec)):
             continue
         return directory, how, files  # type: ignore[return-value]
@@ -539,15 +576,66 @@ def _urlopen(url: str, timeout: float) -> Any:
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http, https, file)
 
 
+class _MirrorTooSlow(OSError):
+    """A mirror that sends nothing, or too little, in time: it is not tried for the next files."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a download may take: ``timeout`` seconds of silence on the connection,
+    ``deadline`` seconds per file overall, and at least ``min_rate`` bytes per second on
+    average once ``grace`` seconds have passed."""
+
+    timeout: float = 60.0
+    deadline: float = 600.0
+    min_rate: float = 4096.0
+    grace: float = 20.0
+
+
+def _copy_response(response: Any, out: Any, url: str, limits: Limits, started: float,
+                   progress: Callable[[int, int | None], None]) -> int:
+    """Copy ``response`` into ``out`` within ``limits``; returns the bytes copied."""
+    length = getattr(response, "length", None)
+    total = int(length) if isinstance(length, int) else None
+    read = getattr(response, "read1", None) or response.read  # read1: whatever has arrived
+    got = 0
+    while True:
+        chunk = read(1 << 16)
+        if not chunk:
+            return got
+        out.write(chunk)
+        got += len(chunk)
+        progress(got, total)
+        elapsed = time.monotonic() - started
+        if elapsed > limits.deadline:
+            raise _MirrorTooSlow(f"too slow: {got:,} bytes in {elapsed:.1f} s, past the "
+                                 f"{limits.deadline:g} s allowed per file")
+        if elapsed > limits.grace and got < limits.min_rate * elapsed:
+            raise _MirrorTooSlow(f"too slow: {got:,} bytes in {elapsed:.1f} s, below the "
+                                 f"minimum of {limits.min_rate:,.0f} bytes/s")
+
+
 def _fetch_verified(url: str, target: Path, key: str, base: str, spec: DatasetSpec,
-                    opener: Opener, timeout: float) -> None:
-    """Download ``url`` to a temporary file beside ``target``, check it, then rename it."""
+                    opener: Opener, limits: Limits,
+                    progress: Callable[[int, int | None], None]) -> None:
+    """Download ``url`` to a temporary file beside ``target``, check it, then rename it (with
+    the mode of an ordinary new file, not ``mkstemp``'s 0600)."""
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    started = time.monotonic()
     try:
         with os.fdopen(fd, "wb") as out:
-            with opener(url, timeout) as response:
-                shutil.copyfileobj(response, out, 1 << 20)
+            try:
+                with opener(url, min(limits.timeout, limits.deadline)) as response:
+                    _copy_response(response, out, url, limits, started, progress)
+            except TimeoutError as e:
+                raise _MirrorTooSlow(f"no data for {min(limits.timeout, limits.deadline):g} s "
+                                     f"({e or 'timed out'})") from e
+            except urllib.error.URLError as e:
+                if isinstance(e.reason, TimeoutError):
+                    raise _MirrorTooSlow(f"no answer in {min(limits.timeout, limits.deadline):g}"
+                                         " s") from e
+                raise
             out.flush()
             os.fsync(out.fileno())
         try:
@@ -561,6 +649,7 @@ def _fetch_verified(url: str, target: Path, key: str, base: str, spec: DatasetSp
         if expected is not None and digest != expected:
             raise DataError(f"{url}: checksum mismatch: MD5 of the decompressed bytes is "
                             f"{digest}, expected {expected}")
+        os.chmod(tmp, ordinary_file_mode())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -568,20 +657,29 @@ def _fetch_verified(url: str, target: Path, key: str, base: str, spec: DatasetSp
 
 def download_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, *,
                      mirrors: Sequence[str] | None = None, opener: Opener | None = None,
-                     timeout: float = 60.0, log: Callable[[str], None] | None = None) -> Path:
+                     timeout: float = 60.0, log: Callable[[str], None] | None = None,
+                     deadline: float = 600.0, min_rate: float = 4096.0, grace: float = 20.0,
+                     progress: bool = False) -> Path:
     """Fetch the four ``.gz`` files into ``dest`` (default: the user cache) and return it.
 
     Files already there and valid are kept. Each file is tried on each mirror in turn (URL =
     mirror + file name + ``.gz``); it is written under a temporary name in ``dest``, decompressed
-    and checked (structure and MD5), and renamed into place only if it passes. ``opener(url,
-    timeout)`` replaces ``urllib.request.urlopen`` (tests). :class:`DataError` when a file
-    cannot be had from any mirror.
+    and checked (structure and MD5), and renamed into place only if it passes; it gets the mode
+    of an ordinary new file (``0o666`` less the umask). ``opener(url, timeout)`` replaces
+    ``urllib.request.urlopen`` (tests). :class:`DataError` when a file cannot be had from any
+    mirror.
+
+    No download hangs: ``timeout`` seconds of silence, ``deadline`` seconds per file, or less
+    than ``min_rate`` bytes/s on average after ``grace`` seconds give up on that mirror, which
+    is then skipped for the remaining files. ``progress``: a byte counter (tqdm) on stderr;
+    ``log`` gets a line every 10 s otherwise.
     """
     spec = _spec(name)
     dest = Path(dest).expanduser() if dest is not None else cache_dir(spec.name)
     mirrors = tuple(mirrors) if mirrors is not None else spec.mirrors
     opener = opener or _urlopen
     say = log or (lambda _msg: None)
+    limits = Limits(timeout=timeout, deadline=deadline, min_rate=min_rate, grace=grace)
     created = not dest.exists()
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -589,7 +687,7 @@ def download_dataset(name: str = "mnist", dest: str | os.PathLike | None = None,
         raise DataError(f"cannot create {dest}: {e.strerror or e}; choose another directory "
                         "with --data-dir or OPTLAB_DATA_DIR") from e
     try:
-        _download_into(dest, spec, mirrors, opener, timeout, say)
+        _download_into(dest, spec, mirrors, opener, limits, say, progress)
     except BaseException:
         if created and not any(dest.iterdir()):
             dest.rmdir()  # leave no empty directory behind
@@ -597,8 +695,33 @@ def download_dataset(name: str = "mnist", dest: str | os.PathLike | None = None,
     return dest
 
 
+def _progress_reporter(name: str, bar: bool, say: Callable[[str], None]
+                       ) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
+    """(update(bytes so far, total or None), close()) for one file."""
+    state: dict[str, Any] = {"bar": None, "last": time.monotonic()}
+
+    def update(got: int, total: int | None) -> None:
+        if bar:
+            if state["bar"] is None:
+                from tqdm.auto import tqdm
+
+                state["bar"] = tqdm(total=total, desc=name, unit="B", unit_scale=True,
+                                    unit_divisor=1024, leave=False, file=sys.stderr)
+            state["bar"].update(got - state["bar"].n)
+        elif time.monotonic() - state["last"] >= 10.0:
+            state["last"] = time.monotonic()
+            say(f"  {got:,} bytes" + (f" of {total:,}" if total else "") + " so far")
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return update, close
+
+
 def _download_into(dest: Path, spec: DatasetSpec, mirrors: tuple[str, ...], opener: Opener,
-                   timeout: float, say: Callable[[str], None]) -> None:
+                   limits: Limits, say: Callable[[str], None], progress: bool) -> None:
+    too_slow: dict[str, str] = {}  # mirror -> why it is skipped
     for key, base in FILES:
         present = _member(dest, base)
         if present is not None:
@@ -612,13 +735,24 @@ def _download_into(dest: Path, spec: DatasetSpec, mirrors: tuple[str, ...], open
         errors = []
         for mirror in mirrors:
             url = mirror.rstrip("/") + f"/{base}.gz"
+            if mirror in too_slow:
+                errors.append(f"{url}: skipped (mirror {mirror} was {too_slow[mirror]})")
+                continue
             say(f"downloading {url}")
+            update, close = _progress_reporter(f"{base}.gz", progress, say)
             try:
-                _fetch_verified(url, target, key, base, spec, opener, timeout)
+                _fetch_verified(url, target, key, base, spec, opener, limits, update)
+            except _MirrorTooSlow as e:
+                too_slow[mirror] = "too slow or silent"
+                errors.append(f"mirror {mirror} gave up: {e}")
+                say(f"  failed: {errors[-1]}; not trying this mirror again")
+                continue
             except (OSError, ValueError, DataError) as e:  # URLError is an OSError
                 errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
                 say(f"  failed: {errors[-1]}")
                 continue
+            finally:
+                close()
             say(f"  saved {target} ({target.stat().st_size:,} bytes, MD5 OK)")
             break
         else:
@@ -652,11 +786,17 @@ def verify_report(name: str | None = None, data_dir: str | os.PathLike | None = 
                 lines.append(f"{spec.name}: not installed (optional): {e}")
             continue
         lines.append(f"{spec.name}: {directory} (found via {how})")
-        good = True
+        good, damaged, unreadable = True, False, False
         for key, base in FILES:
             path = files[key]
             size = path.stat().st_size
             expected = spec.expected_md5(base)
+            if not os.access(path, os.R_OK):
+                good, unreadable = False, True
+                lines.append(f"  {path.name:<27} {size:>11,} B  UNREADABLE (permission denied: "
+                             f"mode {stat.filemode(path.stat().st_mode)}); ask its owner to "
+                             f"`chmod a+r {path}`")
+                continue
             try:
                 how = _download_hint(spec)
                 data = _read_bytes(path, label=path.name, how=how)
@@ -669,17 +809,29 @@ def verify_report(name: str | None = None, data_dir: str | os.PathLike | None = 
                 elif digest == expected:
                     status = f"md5 {digest} OK"
                 else:
-                    good = False
+                    good, damaged = False, True
                     status = (f"md5 {digest} MISMATCH, expected {expected}: delete the file and "
                               f"download it again ({_download_hint(spec)})")
                 detail = f"{size:>11,} B -> {len(data):>11,} B  {str(arr.shape):<15} {status}"
             except DataError as e:
-                good = False
+                good, damaged = False, True
                 detail = f"{size:>11,} B  FAILED: {e}"
             lines.append(f"  {path.name:<27} {detail}")
         ok = ok and good
-        lines.append(f"{spec.name}: {'OK' if good else 'DAMAGED'}")
+        verdict = "OK" if good else ("UNREADABLE" if unreadable and not damaged else "DAMAGED")
+        lines.append(f"{spec.name}: {verdict}")
     return ok, lines
+
+
+def _mirror_url(text: str) -> str:
+    """A ``--mirror`` as a URL: URLs as they are, an existing local directory as ``file://``."""
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path.resolve().as_uri() + "/"
+    raise DataError(f"--mirror {text}: not a URL (http://, https://, file://) and not an "
+                    f"existing directory; for local files give file://{path.resolve()}/")
 
 
 def main_data(argv: list[str]) -> int:
@@ -693,8 +845,10 @@ def main_data(argv: list[str]) -> int:
     argv = list(argv)
     if argv[:1] == ["data"]:
         argv = argv[1:]
-    parser = argparse.ArgumentParser(prog="python -m optlab data",
-                                     description="Check or fetch the MNIST data sets.")
+    from .__main__ import _OneLineParser
+
+    parser = _OneLineParser(prog="python -m optlab data",
+                            description="Check or fetch the MNIST data sets.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_verify = sub.add_parser("verify", help="say where each data set is and check its files")
     p_verify.add_argument("--dataset", choices=DATASETS, default=None,
@@ -705,7 +859,11 @@ def main_data(argv: list[str]) -> int:
     p_down.add_argument("--data-dir", default=None,
                         help="download into DIR/<dataset> (default: the user cache)")
     p_down.add_argument("--mirror", action="append", default=None, metavar="URL",
-                        help="base URL to try instead of the built-in mirrors (repeatable)")
+                        help="base URL to try instead of the built-in mirrors (repeatable): "
+                             "http(s)://..., file:///dir/, or a local directory")
+    p_down.add_argument("--deadline", type=float, default=600.0, metavar="SECONDS",
+                        help="give up on a mirror after this long for one file, or when it "
+                             "sends less than 4 KiB/s after 20 s (default: 600)")
     args = parser.parse_args(argv)
 
     if args.command == "verify":
@@ -713,8 +871,12 @@ def main_data(argv: list[str]) -> int:
         print("\n".join(lines))
         return 0 if ok else 2
     dest = Path(args.data_dir).expanduser() / args.dataset if args.data_dir else None
-    where = download_dataset(args.dataset, dest=dest, mirrors=args.mirror,
-                             log=lambda msg: print(msg, flush=True))
+    mirrors = [_mirror_url(m) for m in args.mirror] if args.mirror else None
+    if not args.deadline > 0:
+        raise DataError(f"--deadline must be > 0 seconds; got {args.deadline:g}")
+    where = download_dataset(args.dataset, dest=dest, mirrors=mirrors,
+                             log=lambda msg: print(msg, flush=True), deadline=args.deadline,
+                             timeout=min(60.0, args.deadline), progress=sys.stderr.isatty())
     print(f"{_spec(args.dataset).title} is in {where}")
     return 0
 

@@ -59,6 +59,7 @@ __all__ = [
     "set_threads",
     "default_threads",
     "enable_compile_cache",
+    "checkpoint_epoch",
     "DeviceError",
 ]
 
@@ -470,12 +471,20 @@ def train_stack(
     dtype: torch.dtype = torch.float32,
     on_epoch: Callable[[list[RunResult], int], None] | None = None,
     progress: Any = None,
+    checkpoint: str | os.PathLike | None = None,
 ) -> list[RunResult]:
     """Train the models ``specs`` (all with the same seed) side by side for ``epochs`` epochs.
 
     Returns one :class:`RunResult` per spec, in the order given. ``on_epoch(results, epoch)``
     is called after each epoch's metrics (e.g. to save them); ``progress`` is an optional
     ``tqdm``-like object with ``update(n)`` and ``set_postfix_str(s)``.
+
+    ``checkpoint``: a file where the stack's state (parameters, rule states, batch-order
+    generator, epoch and the metrics so far) is saved atomically after every epoch, before
+    ``on_epoch``. If it exists and was written for the same models, data size, batch size and
+    epochs (:func:`checkpoint_epoch`), training continues after its epoch, to the same numbers
+    as an uninterrupted run (bit for bit on the CPU); otherwise it is overwritten. The caller
+    removes it when the stack is done.
     """
     if not specs:
         return []
@@ -536,7 +545,15 @@ def train_stack(
     alive = [True] * k
     g = data_generator(seed)
     n_used = n_batches * batch_size
-    for epoch in range(1, epochs + 1):
+    identity = _stack_identity(ordered, epochs, batch_size, data.n_train)
+    start = 1
+    if checkpoint is not None:
+        saved = _read_checkpoint(checkpoint, identity)
+        if saved is not None:
+            start = _restore(saved, flat, states, g, results, alive) + 1
+    for epoch in range(start, epochs + 1):
+        if not any(alive):
+            break
         t0 = time.perf_counter()
         perm = torch.randperm(data.n_train, generator=g)[:n_used].to(device)
         torch.index_select(data.x_train, 0, perm, out=xs)
@@ -544,7 +561,7 @@ def train_stack(
         pos.zero_()
         compile_s = 0.0
         for b in range(n_batches):
-            if b == 0 and epoch == 1:
+            if b == 0 and epoch == start:
                 stepper(flat, states, lrs, xs, ys, pos, arange)
                 compile_s = stepper.compile_seconds or 0.0
             else:
@@ -563,7 +580,7 @@ def train_stack(
             if not _finite(m):
                 alive[m_idx] = False
                 r.status = "diverged"
-        if epoch == 1:
+        if epoch == start:
             for r in results:
                 r.compile_seconds = stepper.compile_seconds
                 r.info["compile"] = stepper.compiled
@@ -576,14 +593,90 @@ def train_stack(
             best = max((m.test_acc for m, a in zip(metrics, alive, strict=True) if a),
                        default=float("nan"))
             progress.set_postfix_str(f"epoch {epoch} best test acc {best:.4f}")
+        if checkpoint is not None:
+            _write_checkpoint(checkpoint, identity, epoch, flat, states, g, results, alive)
         if on_epoch is not None:
             on_epoch(results, epoch)
-        if not any(alive):
-            break
     inverse = [0] * k
     for pos_i, orig in enumerate(order):
         inverse[orig] = pos_i
     return [results[inverse[i]] for i in range(k)]
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints of a stack between epochs
+# --------------------------------------------------------------------------------------------
+
+
+def _stack_identity(ordered: Sequence[ModelSpec], epochs: int, batch_size: int,
+                    n_train: int) -> str:
+    models = [[s.optimizer, jsonable(s.resolved()), s.seed] for s in ordered]
+    return json.dumps({"models": models, "epochs": epochs, "batch_size": batch_size,
+                       "n_train": n_train}, sort_keys=True)
+
+
+def _read_checkpoint(path: str | os.PathLike, identity: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it is one of this stack (tensors and plain data only:
+    ``weights_only`` loading runs no pickled code), else ``None``."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file is not used
+        _warn_once(f"checkpoint {path} is unreadable ({type(e).__name__}); starting the stack "
+                   "from epoch 1")
+        return None
+    if not isinstance(saved, dict) or saved.get("identity") != identity:
+        return None
+    return saved
+
+
+def checkpoint_epoch(path: str | os.PathLike, specs: Sequence[ModelSpec], *, epochs: int,
+                     batch_size: int, n_train: int) -> int | None:
+    """The last epoch saved in the checkpoint ``path`` of a :func:`train_stack` of ``specs``
+    with these settings, or ``None`` when there is none (or it is another stack's)."""
+    ordered = [specs[i] for i in _order_by_group(specs)]
+    saved = _read_checkpoint(path, _stack_identity(ordered, epochs, batch_size, n_train))
+    return None if saved is None else int(saved["epoch"])
+
+
+def _write_checkpoint(path, identity, epoch, flat, states, g, results, alive) -> None:
+    import io
+
+    from .atomic import write_bytes_atomically
+
+    state = {
+        "identity": identity,
+        "epoch": epoch,
+        "flat": flat.detach().cpu().clone(),
+        "states": [[t.detach().cpu().clone() for t in st] for st in states],
+        "generator": g.get_state(),
+        "alive": list(alive),
+        "results": [{"status": r.status, "compile_seconds": r.compile_seconds,
+                     "info": jsonable(r.info),
+                     "epochs": [dataclasses.asdict(m) for m in r.epochs]} for r in results],
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes_atomically(path, buf.getvalue())
+
+
+def _restore(saved, flat, states, g, results, alive) -> int:
+    """Copy a checkpoint into the stack's tensors (in place: their addresses stay, as CUDA
+    graphs need) and results; returns its epoch."""
+    with torch.no_grad():
+        flat.copy_(saved["flat"].to(flat.device))
+        for st, tensors in zip(states, saved["states"], strict=True):
+            for old, new in zip(st, tensors, strict=True):
+                old.copy_(new.to(old.device))
+    g.set_state(saved["generator"])
+    alive[:] = saved["alive"]
+    for r, rec in zip(results, saved["results"], strict=True):
+        r.status = rec["status"]
+        r.compile_seconds = rec["compile_seconds"]
+        r.info.update(rec["info"])
+        r.epochs = [EpochMetrics(**m) for m in rec["epochs"]]
+    return int(saved["epoch"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,13 +36,16 @@ class Curve:
     values: dict[str, np.ndarray]
     seeds: list[int]
     diverged_seeds: list[int] = field(default_factory=list)
+    unfinished_seeds: list[int] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         name = self.optimizer + (f" {self.variant}" if self.variant else "")
-        n_all = len(self.seeds) + len(self.diverged_seeds)
-        if self.diverged_seeds:
-            name += f" ({len(self.diverged_seeds)}/{n_all} diverged)"
+        n_all = len(self.seeds) + len(self.diverged_seeds) + len(self.unfinished_seeds)
+        notes = [f"{len(s)}/{n_all} {what}" for s, what in (
+            (self.diverged_seeds, "diverged"), (self.unfinished_seeds, "unfinished")) if s]
+        if notes:
+            name += f" ({', '.join(notes)})"
         return name
 
     def mean(self, metric: str) -> np.ndarray:
@@ -109,9 +112,11 @@ def load_results(path: str | os.PathLike | dict[str, Any], phase: str = "final")
                     v = e.get(m)
                     arr[i, j] = np.nan if v is None else float(v)
             values[m] = arr
-        # runs still "running" (an unfinished file) are neither results nor divergences
+        # runs still "running" (an unfinished file) are neither results nor divergences: they
+        # are left out of the values and counted in the label
         curves.append(Curve(opt, lr, variant, epochs, values, [r["seed"] for r in ok],
-                            [r["seed"] for r in rs if r["status"] == "diverged"]))
+                            [r["seed"] for r in rs if r["status"] == "diverged"],
+                            [r["seed"] for r in rs if r["status"] not in ("ok", "diverged")]))
     return Results(curves, doc.get("provenance", {}), doc.get("config", {}),
                    doc.get("selection"), doc)
 

@@ -609,18 +609,44 @@ RULES: dict[str, Rule] = {
 #: The elementwise first-order rules, in the course's order.
 FIRST_ORDER: tuple[str, ...] = tuple(RULES)
 
+#: Every name :func:`optlab.make_optimizer` accepts: the first-order rules and L-BFGS
+#: (:mod:`optlab.second_order`).
+OPTIMIZERS: tuple[str, ...] = (*RULES, "lbfgs")
+
 
 def get_rule(name: str) -> Rule:
     """The rule called ``name``; a ``ValueError`` lists the known names otherwise."""
     try:
         return RULES[name]
-    except KeyError:
+    except (KeyError, TypeError):
+        if name == "lbfgs":
+            raise ValueError(
+                "lbfgs is not an elementwise rule (it needs dot products over all parameters): "
+                "use optlab.make_optimizer('lbfgs', params) for torch parameters, or "
+                "optlab.minimize(surface, x0, 'lbfgs') on a surface"
+            ) from None
         raise ValueError(
             f"unknown optimizer {name!r}: choose one of {', '.join(RULES)}"
         ) from None
 
 
+def _reject_text(rule: str, key: str, value: Any) -> None:
+    """A string is not a number, even one that reads as one: ``lr="0.01"`` is refused here,
+    not deep inside an update."""
+    if isinstance(value, np.ndarray):
+        text = value.dtype.kind in "US" or (
+            value.dtype.kind == "O" and any(isinstance(x, (str, bytes)) for x in value.ravel()))
+    elif isinstance(value, (list, tuple)):
+        text = any(isinstance(x, (str, bytes)) for x in np.asarray(value, dtype=object).ravel())
+    else:
+        text = isinstance(value, (str, bytes))
+    if text:
+        hint = f" (write {key}={value}, not {key}={value!r})" if isinstance(value, str) else ""
+        raise ValueError(f"{rule}: {key} must be numbers, not text; got {value!r}{hint}")
+
+
 def _check_value(rule: str, key: str, value: Any) -> None:
+    _reject_text(rule, key, value)
     rng = _RANGES.get(key)
     if rng is None or isinstance(value, bool):
         return

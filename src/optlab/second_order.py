@@ -244,6 +244,12 @@ class MinimizeResult:
     * ``fun``, ``grad_norm``: :math:`f(x)` and :math:`\\|\\nabla f(x)\\|_2` at ``x``.
     * ``nfev``, ``ngev``, ``nhev``: calls of ``f``, ``grad`` and ``hessian``.
     * ``alphas``: the step length of each iteration, shape ``(nit,)`` (1.0 for plain Newton).
+    * ``saddle``: for a converged BFGS or L-BFGS result, ``True`` when the point is a saddle
+      or a maximum (the surface's Hessian there, evaluated once and not counted in ``nhev``,
+      has a negative eigenvalue; ``message`` says so), ``False`` when it is positive
+      semidefinite, ``None`` when unknown (no Hessian; and for plain Newton). A zero gradient
+      is all the first-order test sees: started *at* a saddle, BFGS "converges" in 0 steps.
+      ``newton_damped`` converges only where the Hessian is positive semidefinite (``False``).
     * ``H_path``: for ``bfgs`` and ``lbfgs`` the inverse-Hessian approximations, shape
       ``(nit + 1, n, n)``: ``H_path[k]`` is the matrix that gives the direction
       :math:`p_k = -H_k g_k` at ``path[k]`` (``H_path[0]`` is the identity, the last one is the
@@ -265,6 +271,7 @@ class MinimizeResult:
     f_path: np.ndarray = field(default_factory=lambda: np.zeros(0))
     alphas: np.ndarray = field(default_factory=lambda: np.zeros(0))
     nhev: int = 0
+    saddle: bool | None = None
 
 
 class _Objective:
@@ -696,11 +703,39 @@ def minimize(
     if key == "newton":
         return _newton(obj, x, int(max_iter), float(tol))
     if key == "newton_damped":
-        return _newton_damped(obj, x, int(max_iter), float(tol), **opts)
-    return _quasi_newton(
+        result = _newton_damped(obj, x, int(max_iter), float(tol), **opts)
+        result.saddle = False if result.converged else None  # it converges only where H >= 0
+        return result
+    result = _quasi_newton(
         obj, x, int(max_iter), float(tol), method=key, c1=opts["c1"], c2=opts["c2"],
         h0_scaling=opts["h0_scaling"], max_ls=opts["max_ls"], m=opts.get("m"),
     )
+    return _note_saddle(result, surface)
+
+
+def _note_saddle(result: MinimizeResult, surface: Any) -> MinimizeResult:
+    """Set ``result.saddle`` for a converged result and say so in its message when the point
+    is a saddle (a negative eigenvalue of the surface's Hessian, uncounted in ``nhev``)."""
+    if not result.converged:
+        return result
+    lam = None
+    if hasattr(surface, "hessian") and result.x.size <= 256:
+        try:
+            h = np.asarray(surface.hessian(result.x), dtype=float)
+            lam = float(np.linalg.eigvalsh(0.5 * (h + h.T))[0])
+        except (ValueError, TypeError, np.linalg.LinAlgError):
+            lam = None
+    if lam is not None and np.isfinite(lam):
+        result.saddle = lam < -1e-12 * max(1.0, abs(lam))
+    if result.saddle:
+        where = "its start, a stationary point," if result.nit == 0 else "a point"
+        result.message += (f"; but {where} is a saddle (the Hessian has the eigenvalue "
+                           f"{lam:.3g} < 0), not a minimum: start elsewhere, or use "
+                           "method='newton_damped', which leaves saddles")
+    elif result.saddle is None and result.nit == 0:
+        result.message += ("; the start is a stationary point (zero gradient), which may be a "
+                           "saddle or a maximum: without a Hessian this cannot be told")
+    return result
 
 
 def _check_options(method: str, opts: dict[str, Any]) -> None:

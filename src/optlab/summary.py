@@ -20,7 +20,6 @@ file was written while the command was still going) is counted as unfinished the
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .plots import Curve, load_results
+from .results import ResultsFormatError, read_results_doc
 
 NO_VALUE = "—"
 
@@ -64,13 +64,9 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         raise SummaryError(f"{path}: no such file or directory; give a results.json or the "
                            "directory holding it")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise SummaryError(f"cannot read {p}: {e}".replace("\n", " ")) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
-        raise SummaryError(f"{p} is not a results.json of python -m optlab compare "
-                           "(no list of 'runs')")
-    return doc
+        return read_results_doc(p)
+    except ResultsFormatError as e:
+        raise SummaryError(str(e)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,17 +114,6 @@ def _row(cells: Sequence[str]) -> str:
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows)])
-
-
-def _status_suffix(n_ok: int, n_diverged: int, n_running: int) -> str:
-    """`` (1/3 diverged, 1/3 unfinished)`` or ``""`` when every run finished."""
-    n_all = n_ok + n_diverged + n_running
-    parts = []
-    if n_diverged:
-        parts.append(f"{n_diverged}/{n_all} diverged")
-    if n_running:
-        parts.append(f"{n_running}/{n_all} unfinished")
-    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _parse_date(text: Any) -> _dt.datetime | None:
@@ -182,23 +167,8 @@ def _curve_key(run: dict[str, Any]) -> tuple[Any, Any, Any]:
     return (run["optimizer"], run.get("variant"), run["hparams"].get("lr"))
 
 
-def _running_counts(runs: Sequence[dict[str, Any]]) -> dict[tuple[Any, Any, Any], int]:
-    """Per (optimizer, variant, lr): how many runs are still ``"running"``."""
-    out: dict[tuple[Any, Any, Any], int] = {}
-    for r in runs:
-        if r.get("status") == "running":
-            out[_curve_key(r)] = out.get(_curve_key(r), 0) + 1
-    return out
-
-
 def _final_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in doc["runs"] if r.get("phase", "final") == "final"]
-
-
-def _label(c: Curve, running: dict[tuple[Any, Any, Any], int]) -> str:
-    name = c.optimizer + (f" {c.variant}" if c.variant else "")
-    n_run = running.get((c.optimizer, c.variant, c.lr), 0)
-    return name + _status_suffix(len(c.seeds), len(c.diverged_seeds), n_run)
 
 
 def _median_epoch_seconds(c: Curve) -> float | None:
@@ -215,8 +185,7 @@ def runs_table(doc: dict[str, Any]) -> str:
     """One row per optimizer setting: lr, final test acc mean [min, max], final train acc,
     median s/epoch of the stack."""
     res = load_results(doc)
-    running = _running_counts(_final_runs(doc))
-    rows = [[_label(c, running), _lr(c.lr), _acc_spread(c.final("test_acc")),
+    rows = [[c.label, _lr(c.lr), _acc_spread(c.final("test_acc")),
              _acc_mean(c.final("train_acc")), _seconds(_median_epoch_seconds(c))]
             for c in res.curves]
     return _table(["optimizer", "lr", "final test acc (mean [min, max])", "final train acc",
@@ -297,7 +266,6 @@ def budgets_section(doc: dict[str, Any]) -> str:
         lines.append("budgets: not recorded yet (no first-order run has finished)")
     lines.append("")
     res = load_results(doc)
-    running = _running_counts(runs)
     batch = cfg.get("batch_size")
     rows = []
     for c in res.curves:
@@ -307,7 +275,7 @@ def budgets_section(doc: dict[str, Any]) -> str:
                    if budgets.get("example_gradients") and batch else None)
         train_s = c.values["seconds"]
         train_s = np.nansum(train_s, axis=1) if train_s.size else np.array([])
-        rows.append([f"{_label(c, running)} (batch {batch}, lr {_lr(c.lr)})",
+        rows.append([f"{c.label} (batch {batch}, lr {_lr(c.lr)})",
                      "both (by definition)",
                      _count(n_steps) if n_steps is not None else NO_VALUE,
                      f"{float(budgets['epochs_of_gradients']):.1f}"
@@ -321,7 +289,7 @@ def budgets_section(doc: dict[str, Any]) -> str:
                    and r.get("status") == "ok"]
         for budget in ("gradients", "time"):
             recs = [e for e in (_budget_record(r, budget) for r in ok_runs) if e is not None]
-            label = _label(c, running)
+            label = c.label
             if ok_runs and len(recs) < len(ok_runs):
                 label += f" ({len(recs)}/{len(ok_runs)} finished seeds crossed it)"
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import torch
 
-from . import OPTIMIZERS
-from .rules import RULES, get_rule, resolve_hparams
+from .rules import OPTIMIZERS, RULES, get_rule, resolve_hparams
 
 
 class RuleOptimizer(torch.optim.Optimizer):

@@ -36,6 +36,7 @@ bit). On a single path the float form is about three times faster;
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -238,6 +239,28 @@ def _run_batch(
     return path
 
 
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_memory(steps: int, n: int, noisy: bool) -> None:
+    """Refuse at once a run whose arrays (path, losses, noise: float64) would not fit in half
+    the machine's memory, instead of growing towards it step by step."""
+    need = (steps + 1) * n * 8 * (2 + 1 + 2) + (steps * n * 2 * 8 if noisy else 0)
+    if n == 1:  # the scalar runner's two lists of Python floats, before the arrays
+        need += (steps + 1) * 2 * (8 + 24)
+    have = _memory_bytes()
+    limit = have // 2 if have else 2**40
+    if need > limit:
+        per_step = need / max(steps, 1)
+        raise ValueError(f"steps={steps:,} with {n} path(s) would need {need / 2**30:,.1f} GiB "
+                         f"(about {per_step:,.0f} bytes a step); at most {limit / 2**30:,.1f} "
+                         f"GiB may be used here: give steps <= {int(limit // per_step):,}")
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -314,6 +337,7 @@ def trajectory(
         detail = ", ".join(f"{k}: {v}" for k, v in lengths.items())
         raise ValueError(f"sweeps and starts must have the same length N; got {detail}")
     n = next(iter(lengths.values()), 1)
+    _check_memory(steps, n, bool(np.any(np.asarray(noise_v) > 0)))
     start = np.broadcast_to(start, (n, 2)).copy()
 
     (x_lo, x_hi), (y_lo, y_hi) = surf.bounds

@@ -1,0 +1,107 @@
+"""The API's rough edges of issue 10: text for numbers, lbfgs where a rule is expected, a run
+too long to fit in memory, a stationary start at a saddle, unfinished seeds in plots."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import optlab
+from optlab import plots
+
+
+@pytest.mark.parametrize("call", [
+    lambda: optlab.resolve_hparams("adam", lr="0.01"),
+    lambda: optlab.trajectory("adam", "rosenbrock", steps=5, lr="0.01"),
+    lambda: optlab.resolve_hparams("sgd", lr=b"0.01"),
+    lambda: optlab.resolve_hparams("sgd", lr=np.array(["0.01"])),
+    lambda: optlab.resolve_hparams("adam", betas=("0.9", 0.999)),
+])
+def test_a_number_given_as_text_is_refused_at_once(call):
+    with pytest.raises(ValueError, match="must be numbers, not text") as err:
+        call()
+    assert "\n" not in str(err.value)
+
+
+def test_text_lr_names_the_fix():
+    with pytest.raises(ValueError) as err:
+        optlab.resolve_hparams("adam", lr="0.01")
+    assert "(write lr=0.01, not lr='0.01')" in str(err.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: optlab.get_rule("lbfgs"),
+    lambda: optlab.trajectory("lbfgs", "rosenbrock", steps=3),
+])
+def test_lbfgs_where_an_elementwise_rule_is_expected_says_what_to_use(call):
+    assert "lbfgs" in optlab.OPTIMIZERS
+    with pytest.raises(ValueError) as err:
+        call()
+    msg = str(err.value)
+    assert "unknown optimizer" not in msg
+    assert "optlab.make_optimizer('lbfgs', params)" in msg and "optlab.minimize(" in msg
+
+
+def test_a_trajectory_that_cannot_fit_in_memory_is_refused_at_once():
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(ValueError) as err:
+            optlab.trajectory("adam", "rosenbrock", steps=10**12)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - t0 < 1.0 and peak < 10 * 2**20  # was: ~13 MB/s, for ever
+    msg = str(err.value)
+    assert "steps=1,000,000,000,000 with 1 path(s) would need" in msg and "GiB" in msg
+    assert "give steps <=" in msg
+    # the batched path says the same, with its own size
+    with pytest.raises(ValueError, match="with 3 path"):
+        optlab.trajectory("adam", "rosenbrock", [[0, 0], [1, 1], [2, 2]], steps=10**12)
+    assert optlab.trajectory("adam", "rosenbrock", steps=10).path.shape == (11, 1, 2)
+
+
+def test_minimize_started_at_a_saddle_says_so():
+    r = optlab.minimize("saddle", [0.0, 0.0], "bfgs")
+    assert r.converged and r.nit == 0  # a zero gradient is all the first-order test sees
+    assert r.saddle is True
+    assert "is a saddle" in r.message and "newton_damped" in r.message
+    r = optlab.minimize("saddle", [0.0, 0.0], "lbfgs")
+    assert r.saddle is True
+    r = optlab.minimize("rosenbrock", [-1.2, 1.0], "bfgs")
+    assert r.converged and r.saddle is False and r.message == "converged: gradient norm below tol"
+
+
+def test_minimize_without_a_hessian_says_a_stationary_start_may_be_a_saddle():
+    class NoHessian:
+        def f(self, x):
+            return float(x[0] ** 2 - x[1] ** 2)
+
+        def grad(self, x):
+            return np.array([2 * x[0], -2 * x[1]])
+
+    r = optlab.minimize(NoHessian(), [0.0, 0.0], "bfgs")
+    assert r.converged and r.saddle is None
+    assert "stationary point (zero gradient), which may be a saddle" in r.message
+
+
+def _doc_with_an_unfinished_seed() -> dict:
+    def run(seed, status, acc):
+        return {"phase": "final", "variant": None, "optimizer": "adam",
+                "hparams": {"lr": 1e-3}, "seed": seed, "status": status,
+                "epochs": [{"epoch": 1, "train_acc": acc, "test_acc": acc, "train_loss": 1.0,
+                            "test_loss": 1.0, "seconds": 0.1}]}
+    return {"provenance": {}, "config": {},
+            "runs": [run(0, "ok", 0.5), run(1, "ok", 0.7), run(2, "running", 0.1)]}
+
+
+def test_plots_label_unfinished_seeds_and_leave_them_out():
+    res = plots.load_results(json.loads(json.dumps(_doc_with_an_unfinished_seed())))
+    c = res.curve("adam")
+    assert c.label == "adam (1/3 unfinished)"
+    assert c.unfinished_seeds == [2] and sorted(c.seeds) == [0, 1]
+    assert sorted(c.final("test_acc")) == [0.5, 0.7]
