@@ -1,4 +1,4 @@
-"""Where the committed comparison results are, for a chapter opened inside or outside the repository.
+"""Where the committed comparison results are, for a chapter opened in or outside the repository.
 
 The chapters read ``<results>/<preset>/results.json`` (written by ``python -m optlab compare``).
 They find ``<results>`` through :func:`results_file`, not through the current directory, so a
