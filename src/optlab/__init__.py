@@ -10,8 +10,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .rules import FIRST_ORDER, RULES, get_rule, resolve_hparams
-from .torch_optim import OPTIMIZERS, make_optimizer
+
+#: Every name :func:`make_optimizer` accepts: the first-order rules and L-BFGS.
+OPTIMIZERS: tuple[str, ...] = (*RULES, "lbfgs")
 
 __version__ = "0.1.0"
 
@@ -26,7 +30,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: keep `import optlab` light for the CLI and the widgets
+def __getattr__(name: str) -> Any:  # lazy: `import optlab` imports neither torch nor matplotlib
+    if name == "make_optimizer":
+        from .torch_optim import make_optimizer
+
+        return make_optimizer
     if name == "trajectory":
         from .trajectories import trajectory
 
@@ -36,7 +44,8 @@ def __getattr__(name: str):  # lazy: keep `import optlab` light for the CLI and 
 
         return minimize
     if name in {"surfaces", "second_order", "trajectories", "data", "engine", "plots", "widgets",
-                "landscape", "exercises", "notebook", "widgets_second_order", "mlp"}:
+                "landscape", "exercises", "notebook", "widgets_second_order", "mlp",
+                "schedules", "stats", "curvature", "conventions", "torch_optim"}:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

@@ -48,23 +48,39 @@ def unflatten(flat: torch.Tensor, sizes: tuple[int, ...] = LAYER_SIZES) -> list[
     return out
 
 
+#: Weight initializations: what each framework's dense layer uses by default, and He's.
+INITS = ("pytorch", "glorot", "he")
+
+
 def init_flat(
     seed: int, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-    sizes: tuple[int, ...] = LAYER_SIZES,
+    sizes: tuple[int, ...] = LAYER_SIZES, init: str = "pytorch",
 ) -> torch.Tensor:
-    """One model's parameters, shape ``(P,)``, initialized as ``nn.Linear`` does by default
-    (Kaiming-uniform with ``a = sqrt(5)``, i.e. weights and biases uniform in
-    :math:`\\pm 1/\\sqrt{\\text{fan\\_in}}`), from a generator seeded with ``seed``.
+    """One model's parameters, shape ``(P,)``, from a generator seeded with ``seed``.
+
+    * ``"pytorch"`` (default): as ``nn.Linear`` does by default, Kaiming-uniform with
+      ``a = sqrt(5)``, i.e. weights and biases uniform in :math:`\\pm 1/\\sqrt{\\text{fan\\_in}}`;
+    * ``"glorot"``: Keras ``Dense``'s default, weights uniform in
+      :math:`\\pm\\sqrt{6/(\\text{fan\\_in} + \\text{fan\\_out})}` and zero biases;
+    * ``"he"``: He-uniform (Keras ``HeUniform``), weights uniform in
+      :math:`\\pm\\sqrt{6/\\text{fan\\_in}}` and zero biases.
 
     The numbers are drawn in float32 on the CPU whatever ``dtype``/``device``, so a seed gives the
     same network everywhere, whatever the optimizer."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
     g = torch.Generator().manual_seed(int(seed))
     parts = []
     for fan_in, fan_out in _layer_shapes(sizes):
         w = torch.empty(fan_out, fan_in)
-        torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-        bound = 1.0 / math.sqrt(fan_in)
-        b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
+        if init == "pytorch":
+            torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+            bound = 1.0 / math.sqrt(fan_in)
+            b = torch.empty(fan_out).uniform_(-bound, bound, generator=g)
+        else:
+            limit = math.sqrt(6.0 / (fan_in + fan_out if init == "glorot" else fan_in))
+            w.uniform_(-limit, limit, generator=g)
+            b = torch.zeros(fan_out)
         parts += [w.t().reshape(-1), b]  # stored as (in, out)
     return torch.cat(parts).to(device=device, dtype=dtype)
 
@@ -85,10 +101,11 @@ def to_module(flat_row: torch.Tensor, sizes: tuple[int, ...] = LAYER_SIZES) -> t
     return torch.nn.Sequential(*layers)
 
 
-def forward(flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def forward(flat: torch.Tensor, x: torch.Tensor,
+            sizes: tuple[int, ...] = LAYER_SIZES) -> torch.Tensor:
     """Logits ``(K, B, 10)`` of the K stacked models on one shared batch ``x`` of shape
     ``(B, 784)``."""
-    ps = unflatten(flat)
+    ps = unflatten(flat, sizes)
     h = x
     n_layers = len(ps) // 2
     for j in range(n_layers):

@@ -26,23 +26,27 @@ every rule is equal to its ``torch.optim`` twin (tested step by step in float64)
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-try:  # torch is a hard dependency of the package, but the rules need it only for dispatch
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
-
 Array = Any  # np.ndarray | torch.Tensor | float
+
+
+def _torch_of(x: Array) -> Any:
+    """The torch module if ``x`` is a tensor, else None. Torch is never imported here: if no
+    one has imported it, ``x`` cannot be a tensor (this keeps ``import optlab`` light)."""
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and isinstance(x, torch.Tensor) else None
 
 
 def _sqrt(x: Array) -> Array:
     """Square root for NumPy arrays, tensors and floats alike."""
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.sqrt(x)
     return np.sqrt(x)
 
@@ -54,13 +58,15 @@ def _float_array(x: Array) -> np.ndarray:
 
 
 def _zeros_like(x: Array) -> Array:
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.zeros_like(x)
     return np.zeros_like(_float_array(x))
 
 
 def _full_like(x: Array, value: float) -> Array:
-    if torch is not None and isinstance(x, torch.Tensor):
+    torch = _torch_of(x)
+    if torch is not None:
         return torch.full_like(x, value)
     return np.full_like(_float_array(x), value)
 
@@ -233,6 +239,7 @@ def adagrad_update(
     weight_decay: float = 0.0,
     eps: float = 1e-10,
     initial_accumulator_value: float = 0.0,
+    eps_inside_sqrt: bool = False,
 ) -> tuple[Array, AdagradState]:
     r"""AdaGrad (Duchi, Hazan & Singer 2011): a per-coordinate step that shrinks with the
     gradients seen so far.
@@ -245,12 +252,15 @@ def adagrad_update(
     :math:`G_0` is ``initial_accumulator_value`` (0 in PyTorch, 0.1 in Keras); ``eps`` is 1e-10
     in PyTorch, 1e-7 in Keras. ``initial_accumulator_value`` is read by :func:`adagrad_init`;
     it is accepted here so that one dict of hyperparameters serves both.
+    ``eps_inside_sqrt=True`` divides by :math:`\sqrt{G_t + \epsilon}`, as Keras 3 does
+    (``keras/src/optimizers/adagrad.py``).
     """
     t = state.step + 1
     g = grad + weight_decay * params
     clr = lr / (1 + (t - 1) * lr_decay)
     sum_sq = state.sum_sq + g * g  # G ← G + g²
-    return params - clr * g / (_sqrt(sum_sq) + eps), AdagradState(t, sum_sq)
+    denom = _sqrt(sum_sq + eps) if eps_inside_sqrt else _sqrt(sum_sq) + eps
+    return params - clr * g / denom, AdagradState(t, sum_sq)  # w ← w − η_t g / (√G + ε)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,11 +337,15 @@ def _adam_step(
     eps: float,
     bias_correction: bool,
     eps_inside_sqrt: bool,
+    eps_hat: bool = False,
 ) -> tuple[Array, AdamState]:
     beta1, beta2 = betas
     t = state.step + 1
     m = beta1 * state.m + (1 - beta1) * g  # m ← β₁ m + (1 − β₁) g
     v = beta2 * state.v + (1 - beta2) * g * g  # v ← β₂ v + (1 − β₂) g²
+    if eps_hat:  # Kingma & Ba's "ε̂" form (Keras): α_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+        alpha_t = lr * (1 - beta2**t) ** 0.5 / (1 - beta1**t)
+        return params - alpha_t * m / (_sqrt(v) + eps), AdamState(t, m, v)  # w ← w − α_t m/(√v + ε̂)
     if bias_correction:
         m_hat = m / (1 - beta1**t)  # m̂ = m / (1 − β₁ᵗ)
         v_hat = v / (1 - beta2**t)  # v̂ = v / (1 − β₂ᵗ)
@@ -339,6 +353,11 @@ def _adam_step(
         m_hat, v_hat = m, v
     denom = _sqrt(v_hat + eps) if eps_inside_sqrt else _sqrt(v_hat) + eps
     return params - lr * m_hat / denom, AdamState(t, m, v)  # w ← w − η m̂ / (√v̂ + ε)
+
+
+def _check_eps_form(eps_inside_sqrt: bool, eps_hat: bool, rule: str) -> None:
+    if eps_inside_sqrt and eps_hat:
+        raise ValueError(f"{rule}: choose one placement of eps: eps_inside_sqrt or eps_hat")
 
 
 def adam_update(
@@ -352,6 +371,7 @@ def adam_update(
     weight_decay: float = 0.0,
     bias_correction: bool = True,
     eps_inside_sqrt: bool = False,
+    eps_hat: bool = False,
 ) -> tuple[Array, AdamState]:
     r"""Adam (Kingma & Ba 2015): momentum on the gradient, RMSprop on its scale, both corrected
     for starting at zero.
@@ -370,9 +390,17 @@ def adam_update(
       :math:`\eta (1-\beta_1)/\sqrt{1-\beta_2} \approx 3.16\,\eta` per coordinate for the
       default betas. With the correction it is :math:`\approx \eta` (chapter 7 measures both).
     * ``eps_inside_sqrt=True`` gives the papers' :math:`\hat m / \sqrt{\hat v + \epsilon}`.
+    * ``eps_hat=True`` gives Keras 3's form (``keras/src/optimizers/adam.py``), Kingma & Ba's
+      "efficient version" with :math:`\hat\epsilon`,
+      :math:`w - \alpha_t\, m_t / (\sqrt{v_t} + \hat\epsilon)` with
+      :math:`\alpha_t = \eta \sqrt{1-\beta_2^t} / (1-\beta_1^t)`,
+      i.e. :math:`\epsilon` added before the bias correction of :math:`v`, so its effect is
+      :math:`\hat\epsilon/\sqrt{1-\beta_2^t}` in the :math:`\hat v` form: about 31.6x larger at
+      the first step, the same once :math:`\beta_2^t \approx 0`.
     """
+    _check_eps_form(eps_inside_sqrt, eps_hat, "adam")
     g = grad + weight_decay * params  # L2: coupled with the adaptive scaling
-    return _adam_step(params, g, state, lr, betas, eps, bias_correction, eps_inside_sqrt)
+    return _adam_step(params, g, state, lr, betas, eps, bias_correction, eps_inside_sqrt, eps_hat)
 
 
 def adamw_update(
@@ -386,6 +414,7 @@ def adamw_update(
     weight_decay: float = 1e-2,
     bias_correction: bool = True,
     eps_inside_sqrt: bool = False,
+    eps_hat: bool = False,
 ) -> tuple[Array, AdamState]:
     r"""AdamW (Loshchilov & Hutter 2019): Adam with **decoupled** weight decay.
 
@@ -397,8 +426,10 @@ def adamw_update(
     form a weight with large gradients is barely decayed. PyTorch's default ``weight_decay`` is
     0.01 and the decay is multiplied by ``lr`` (some papers write :math:`w - \lambda w`).
     """
+    _check_eps_form(eps_inside_sqrt, eps_hat, "adamw")
     decayed = params * (1 - lr * weight_decay)  # w ← (1 − ηλ) w
-    return _adam_step(decayed, grad, state, lr, betas, eps, bias_correction, eps_inside_sqrt)
+    return _adam_step(decayed, grad, state, lr, betas, eps, bias_correction, eps_inside_sqrt,
+                      eps_hat)
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,7 +559,7 @@ RULES: dict[str, Rule] = {
                      "SGD(momentum=..., nesterov=True)", "Nesterov's accelerated gradient"),
     "adagrad": Rule("adagrad", adagrad_init, adagrad_update,
                     {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "eps": 1e-10,
-                     "initial_accumulator_value": 0.0},
+                     "initial_accumulator_value": 0.0, "eps_inside_sqrt": False},
                     "Adagrad", "per-coordinate steps from the sum of squared gradients",
                     init_keys=("initial_accumulator_value",)),
     "rmsprop": Rule("rmsprop", rmsprop_init, rmsprop_update,
@@ -537,11 +568,11 @@ RULES: dict[str, Rule] = {
                     "RMSprop", "per-coordinate steps from an EMA of squared gradients"),
     "adam": Rule("adam", adam_init, adam_update,
                  {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-                  "bias_correction": True, "eps_inside_sqrt": False},
+                  "bias_correction": True, "eps_inside_sqrt": False, "eps_hat": False},
                  "Adam", "momentum + RMSprop scaling + bias correction"),
     "adamw": Rule("adamw", adam_init, adamw_update,
                   {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,
-                   "bias_correction": True, "eps_inside_sqrt": False},
+                   "bias_correction": True, "eps_inside_sqrt": False, "eps_hat": False},
                   "AdamW", "Adam with decoupled weight decay"),
     "nadamw": Rule("nadamw", nadamw_init, nadamw_update,
                    {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from . import OPTIMIZERS
 from .rules import RULES, get_rule, resolve_hparams
 
 
@@ -46,8 +47,6 @@ class RuleOptimizer(torch.optim.Optimizer):
         return loss
 
 
-#: Every name ``make_optimizer`` accepts: the eight first-order rules and L-BFGS.
-OPTIMIZERS: tuple[str, ...] = (*RULES, "lbfgs")
 
 
 def make_optimizer(name: str, params: Iterable[Any], **hparams: Any) -> torch.optim.Optimizer:

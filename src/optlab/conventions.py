@@ -1,0 +1,58 @@
+"""Framework conventions as a parameter of an experiment: what "Adam at lr 0.001" means depends
+on whose defaults fill in the rest.
+
+The first source paper does not say which framework (or initialization) it used. Its figures
+could depend on any default below, so the course runs both and names them:
+
+* ``"pytorch"`` — ``torch.optim`` 2.x defaults and ``nn.Linear``'s initialization
+  (Kaiming-uniform, ``a = sqrt(5)``, biases uniform too): the package's default.
+* ``"keras"`` — Keras 3 defaults, read from its sources (``keras/src/optimizers/*.py``,
+  ``keras/src/layers/core/dense.py``): Glorot-uniform weights and zero biases;
+  ``RMSprop(rho=0.9, epsilon=1e-7)`` with epsilon **inside** the root
+  (``lr * g / sqrt(v + eps)``); ``Adagrad(initial_accumulator_value=0.1, epsilon=1e-7)``, epsilon
+  inside the root as well; ``Adam(epsilon=1e-7)`` in Kingma & Ba's "epsilon hat" placement
+  (``alpha_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``w -= alpha_t * m / (sqrt(v) + eps)``);
+  ``SGD`` plain (momentum 0). Keras reports train accuracy as the running mean over the epoch's
+  batches; the engine reports the full pass after the epoch and can report both.
+
+:func:`hparams_for` gives the hyperparameters a rule gets under a convention; an explicit value
+given by the user always wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["CONVENTIONS", "INIT_FOR", "hparams_for"]
+
+#: Per-rule hyperparameters that differ from the rule's own (PyTorch) defaults.
+CONVENTIONS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    "pytorch": {},
+    "keras": {
+        "sgd": {},
+        "momentum": {},
+        "rmsprop": {"alpha": 0.9, "eps": 1e-7, "eps_inside_sqrt": True},
+        "adagrad": {"initial_accumulator_value": 0.1, "eps": 1e-7, "eps_inside_sqrt": True},
+        "adam": {"eps": 1e-7, "eps_hat": True},
+        "adamw": {"eps": 1e-7, "eps_hat": True, "weight_decay": 4e-3},
+    },
+}
+
+#: The weight initialization each convention's dense layer uses (see :func:`optlab.mlp.init_flat`).
+INIT_FOR: Mapping[str, str] = {"pytorch": "pytorch", "keras": "glorot"}
+
+
+def hparams_for(rule: str, conventions: str = "pytorch", **explicit: Any) -> dict[str, Any]:
+    """The hyperparameters ``rule`` gets under ``conventions``, overridden by ``explicit``.
+
+    Raises ``ValueError`` for an unknown convention, or for a rule that the convention does not
+    define (Keras has no Nesterov-momentum NAdamW with PyTorch's schedule, say)."""
+    table = CONVENTIONS.get(conventions)
+    if table is None:
+        raise ValueError(f"unknown conventions {conventions!r}; choose one of "
+                         f"{', '.join(CONVENTIONS)}")
+    if conventions != "pytorch" and rule not in table:
+        raise ValueError(f"{rule} has no {conventions} form in optlab; use conventions='pytorch' "
+                         f"or one of {', '.join(table)}")
+    return {**table.get(rule, {}), **explicit}

@@ -1,0 +1,202 @@
+r"""Learning-rate schedules: pure functions of the step.
+
+A schedule maps the number of updates already applied, ``t = 0, 1, 2, ...`` (a rule's
+``state.step``), to the learning rate of the next update. Each is a small frozen dataclass, so it
+is a value: it can be compared, printed, recorded in a results file (:meth:`Schedule.describe`)
+and rebuilt from its text form (:func:`parse_schedule`). ``t`` may be an ``int`` or a 0-d tensor
+(then the result is a tensor, and a compiled step does not recompile as ``t`` changes).
+
+* ``constant(lr)``: :math:`\eta_t = \eta` (``ConstantLR(factor=1)``);
+* ``step(lr, every, gamma)``: :math:`\eta\,\gamma^{\lfloor t/\text{every}\rfloor}` (``StepLR``);
+* ``cosine(lr, total, lr_min)``:
+  :math:`\eta_{\min} + \tfrac12(\eta-\eta_{\min})\,(1+\cos(\pi \min(t,T)/T))`
+  (``CosineAnnealingLR`` for :math:`t \le T`; held at :math:`\eta_{\min}` after);
+* ``inverse_time(lr, decay)``: :math:`\eta / (1 + \text{decay}\cdot t)` (a ``LambdaLR``);
+* ``linear_warmup(s, n)``: :math:`s(t)\cdot\min(1, (t+1)/n)`, composable with any of the above.
+
+``inverse_time`` satisfies the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty`,
+:math:`\sum_t \eta_t^2 < \infty`; a constant step does not, which is why SGD with a constant
+step stalls at a noise floor proportional to :math:`\eta` (chapter 2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+__all__ = ["SCHEDULES", "Schedule", "constant", "cosine", "inverse_time", "linear_warmup",
+           "parse_schedule", "step"]
+
+
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _cos(x: Any) -> Any:
+    if _is_tensor(x):
+        import torch
+
+        return torch.cos(x)
+    return math.cos(x)
+
+
+def _minimum(x: Any, cap: float) -> Any:
+    if _is_tensor(x):
+        return x.clamp(max=cap)
+    return min(x, cap)
+
+
+class Schedule:
+    """Base of the schedules: ``schedule(t)`` is the learning rate after ``t`` updates."""
+
+    name: str = ""
+
+    def __call__(self, t: Any) -> Any:  # pragma: no cover - every schedule overrides it
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """``{"name": ..., **parameters}``: what a results file records."""
+        out: dict[str, Any] = {"name": self.name}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.describe() if isinstance(value, Schedule) else value
+        return out
+
+    @property
+    def base_lr(self) -> float:
+        return float(self.lr)  # type: ignore[attr-defined]
+
+
+def _check_positive(name: str, **values: float) -> None:
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name}: {key} must be a number > 0; got {value!r}")
+
+
+@dataclass(frozen=True)
+class constant(Schedule):  # noqa: N801 - schedules read as functions: constant(0.1)
+    """:math:`\\eta_t = \\eta`."""
+
+    lr: float
+    name = "constant"
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, lr=self.lr)
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr + 0 * t
+
+
+@dataclass(frozen=True)
+class step(Schedule):  # noqa: N801
+    """:math:`\\eta_t = \\eta\\,\\gamma^{\\lfloor t / \\text{every} \\rfloor}` (``StepLR``)."""
+
+    lr: float
+    every: int
+    gamma: float = 0.1
+    name = "step"
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, lr=self.lr, every=self.every, gamma=self.gamma)
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr * self.gamma ** (t // self.every)
+
+
+@dataclass(frozen=True)
+class cosine(Schedule):  # noqa: N801
+    """Half a cosine from ``lr`` to ``lr_min`` over ``total`` updates, then ``lr_min``."""
+
+    lr: float
+    total: int
+    lr_min: float = 0.0
+    name = "cosine"
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, lr=self.lr, total=self.total)
+        if not 0 <= self.lr_min <= self.lr:
+            raise ValueError(f"cosine: lr_min must be in [0, lr]; got {self.lr_min!r}")
+
+    def __call__(self, t: Any) -> Any:
+        phase = _minimum(t, self.total) / self.total
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + _cos(math.pi * phase))
+
+
+@dataclass(frozen=True)
+class inverse_time(Schedule):  # noqa: N801
+    """:math:`\\eta_t = \\eta / (1 + \\text{decay}\\cdot t)`: the Robbins-Monro "1/t" schedule."""
+
+    lr: float
+    decay: float
+    name = "inverse_time"
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, lr=self.lr, decay=self.decay)
+
+    def __call__(self, t: Any) -> Any:
+        return self.lr / (1 + self.decay * t)
+
+
+@dataclass(frozen=True)
+class linear_warmup(Schedule):  # noqa: N801
+    """Multiply ``schedule`` by :math:`\\min(1, (t+1)/\\text{steps})`: the first update uses
+    ``1/steps`` of the rate, update ``steps`` and later the full one. ``schedule`` may be a
+    number (a constant rate) or any schedule."""
+
+    schedule: Any
+    steps: int
+    name = "linear_warmup"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            object.__setattr__(self, "schedule", constant(self.schedule))
+        _check_positive(self.name, steps=self.steps)
+
+    def __call__(self, t: Any) -> Any:
+        return self.schedule(t) * _minimum((t + 1) / self.steps, 1.0)
+
+    @property
+    def base_lr(self) -> float:
+        return self.schedule.base_lr
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    cls.name: cls for cls in (constant, step, cosine, inverse_time)
+}
+
+
+def _number(text: str) -> float | int:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
+    """``"cosine:total=18750,lr_min=0"`` (the CLI's ``--schedule``) at base rate ``lr``, wrapped in
+    a linear warmup of ``warmup_steps`` updates when that is > 0."""
+    name, _, rest = text.partition(":")
+    cls = SCHEDULES.get(name.strip())
+    if cls is None:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    params: dict[str, Any] = {}
+    allowed = {f.name for f in fields(cls)} - {"lr"}  # type: ignore[arg-type]
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in allowed:
+            raise ValueError(f"schedule {name}: expected key=value with key in "
+                             f"{', '.join(sorted(allowed)) or '(none)'}; got {item!r}")
+        try:
+            params[key] = _number(value)
+        except ValueError:
+            raise ValueError(f"schedule {name}: {key} must be a number; got {value!r}") from None
+    try:
+        schedule: Schedule = cls(lr=lr, **params)
+    except TypeError as err:
+        required = {f.name for f in fields(cls) if f.default is MISSING} - {"lr"}  # type: ignore[arg-type]
+        missing = sorted(required - params.keys())
+        raise ValueError(f"schedule {name} needs {', '.join(missing)} (e.g. "
+                         f"{name}:{','.join(k + '=...' for k in missing)})") from err
+    return linear_warmup(schedule, warmup_steps) if warmup_steps else schedule
+

@@ -1,0 +1,93 @@
+"""Keras 3's update rules, written as loops from its sources, equal optlab's rules under
+conventions="keras" step by step (float64, 100 steps, a nonconvex loss)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import optlab
+from optlab.conventions import hparams_for
+
+
+def _grad(w: np.ndarray) -> np.ndarray:  # gradient of sum(w^4/4 - w^2 + 0.3 w sin(3w))
+    return w**3 - 2 * w + 0.3 * (np.sin(3 * w) + 3 * w * np.cos(3 * w))
+
+
+def keras_rmsprop(w, lr, steps, rho=0.9, eps=1e-7):  # keras/src/optimizers/rmsprop.py
+    velocity = np.zeros_like(w)
+    for _ in range(steps):
+        g = _grad(w)
+        velocity = rho * velocity + (1 - rho) * g**2
+        w = w - lr * g / np.sqrt(velocity + eps)
+    return w
+
+
+def keras_adagrad(w, lr, steps, initial_accumulator_value=0.1, eps=1e-7):  # .../adagrad.py
+    accumulator = np.full_like(w, initial_accumulator_value)
+    for _ in range(steps):
+        g = _grad(w)
+        accumulator = accumulator + g**2
+        w = w - lr * g / np.sqrt(accumulator + eps)
+    return w
+
+
+def keras_adam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7, weight_decay=None):  # adam.py
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for iterations in range(steps):
+        g = _grad(w)
+        if weight_decay:  # base_optimizer._apply_weight_decay, before the step (AdamW)
+            w = w - w * weight_decay * lr
+        local_step = iterations + 1
+        alpha = lr * np.sqrt(1 - beta_2**local_step) / (1 - beta_1**local_step)
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g**2 - v) * (1 - beta_2)
+        w = w - m * alpha / (np.sqrt(v) + eps)
+    return w
+
+
+def keras_sgd(w, lr, steps):  # keras/src/optimizers/sgd.py with momentum=0
+    for _ in range(steps):
+        w = w - lr * _grad(w)
+    return w
+
+
+def _optlab(name, w, lr, steps, conventions):
+    rule = optlab.get_rule(name)
+    hp = optlab.resolve_hparams(name, **hparams_for(name, conventions, lr=lr))
+    state = rule.init_state(w, **hp)
+    for _ in range(steps):
+        w, state = rule.update(w, _grad(w), state, **hp)
+    return w
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("sgd", keras_sgd), ("rmsprop", keras_rmsprop), ("adagrad", keras_adagrad),
+    ("adam", keras_adam), ("adamw", lambda w, lr, n: keras_adam(w, lr, n, weight_decay=0.004)),
+])
+def test_keras_convention_equals_keras_update_step(name, reference):
+    w0 = np.random.default_rng(0).normal(size=50) * 1.5
+    for lr in (1e-3, 3e-2):
+        ours = _optlab(name, w0.copy(), lr, 100, "keras")
+        assert np.allclose(ours, reference(w0.copy(), lr, 100), rtol=1e-9, atol=1e-12)
+
+
+def test_conventions_differ_where_keras_differs():
+    w0 = np.random.default_rng(1).normal(size=50)
+    for name in ("rmsprop", "adagrad", "adam"):
+        a = _optlab(name, w0.copy(), 1e-3, 20, "keras")
+        b = _optlab(name, w0.copy(), 1e-3, 20, "pytorch")
+        assert not np.allclose(a, b, rtol=1e-9, atol=0), name
+    assert np.allclose(_optlab("sgd", w0.copy(), 1e-3, 20, "keras"),
+                       _optlab("sgd", w0.copy(), 1e-3, 20, "pytorch"))
+
+
+def test_bad_conventions_are_one_line():
+    with pytest.raises(ValueError, match="unknown conventions 'tf'"):
+        hparams_for("adam", "tf")
+    with pytest.raises(ValueError, match="nadamw has no keras form"):
+        hparams_for("nadamw", "keras")
+    with pytest.raises(ValueError, match="choose one placement of eps"):
+        optlab.get_rule("adam").update(np.ones(2), np.ones(2), optlab.get_rule("adam").init(
+            np.ones(2)), eps_inside_sqrt=True, eps_hat=True)
+    assert hparams_for("adam", "keras", eps=1e-3)["eps"] == 1e-3  # the user's value wins

@@ -1,0 +1,87 @@
+"""optlab.schedules: closed forms, torch.optim.lr_scheduler twins, the CLI text form."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from optlab.schedules import (
+    constant,
+    cosine,
+    inverse_time,
+    linear_warmup,
+    parse_schedule,
+    step,
+)
+
+
+def _torch_lrs(make_scheduler, n: int, lr: float) -> list[float]:
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=lr)
+    sched = make_scheduler(opt)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+@pytest.mark.parametrize("schedule, twin", [
+    (constant(0.1), lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=1.0)),
+    (step(0.1, every=7, gamma=0.5), lambda o: torch.optim.lr_scheduler.StepLR(o, 7, 0.5)),
+    (cosine(0.1, total=40, lr_min=0.01),
+     lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=40, eta_min=0.01)),
+    (inverse_time(0.1, decay=0.3),
+     lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1 / (1 + 0.3 * t))),
+])
+def test_schedule_equals_its_torch_scheduler(schedule, twin):
+    ours = [float(schedule(t)) for t in range(41)]
+    assert ours == pytest.approx(_torch_lrs(twin, 41, 0.1), rel=1e-12, abs=1e-15)
+
+
+def test_closed_forms_and_tensor_steps():
+    assert cosine(1.0, total=10)(5) == pytest.approx(0.5)
+    assert cosine(1.0, total=10, lr_min=0.2)(25) == pytest.approx(0.2)  # held after the end
+    assert step(1.0, every=3, gamma=0.1)(8) == pytest.approx(0.01)
+    assert linear_warmup(0.5, steps=4)(0) == pytest.approx(0.125)
+    assert linear_warmup(0.5, steps=4)(100) == pytest.approx(0.5)
+    warm = linear_warmup(cosine(1.0, total=20), steps=4)
+    expected = [cosine(1.0, total=20)(t) * min(1.0, (t + 1) / 4) for t in range(20)]
+    assert [warm(t) for t in range(20)] == pytest.approx(expected, rel=1e-15)
+    t = torch.tensor(6.0)  # the compiled engine passes a 0-d tensor
+    for s in (constant(0.1), step(0.1, 4), cosine(0.1, 10), inverse_time(0.1, 1.0),
+              linear_warmup(cosine(0.1, 10), 8)):
+        out = s(t)
+        assert isinstance(out, torch.Tensor) and float(out) == pytest.approx(s(6))
+
+
+def test_robbins_monro_partial_sums():
+    inv = inverse_time(0.1, decay=1.0)
+    s1 = sum(inv(t) for t in range(100_000))
+    s2 = sum(inv(t) ** 2 for t in range(100_000))
+    assert s1 > 0.1 * (math.log(100_000) - 1)  # grows like log T: diverges
+    assert s2 < 0.1**2 * math.pi**2 / 6 + 1e-12  # bounded
+
+
+def test_describe_and_parse_round_trip():
+    s = parse_schedule("cosine:total=18750,lr_min=0", lr=1e-3, warmup_steps=500)
+    assert s.describe() == {"name": "linear_warmup", "steps": 500, "schedule": {
+        "name": "cosine", "lr": 1e-3, "total": 18750, "lr_min": 0}}
+    assert s.base_lr == 1e-3
+    assert parse_schedule("constant", lr=0.1) == constant(0.1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("exponential", "unknown schedule 'exponential'"),
+    ("cosine", "schedule cosine needs total"),
+    ("step:every=x", "every must be a number"),
+    ("step:evry=3", "expected key=value with key in every, gamma"),
+])
+def test_bad_schedule_text_is_one_line(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_schedule(text, lr=0.1)
+    with pytest.raises(ValueError, match="lr must be a number > 0"):
+        constant(-1.0)
