@@ -7,7 +7,10 @@ self-contained frame slider; diverged runs must be marked.
 
 from __future__ import annotations
 
+import base64
 import re
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -202,7 +205,27 @@ def test_book_build_gives_an_offline_frame_slider(monkeypatch):
     assert out.runs["sgd"].n == len(values) and out.runs["sgd"].diverged[-1]
     last = [t.get_text() for t in out.figure.ax_loss.get_legend().get_texts()]
     assert "sgd (diverged)" in last
-    assert out.figure.title.get_text().startswith("rosenbrock: learning rate η = 5.0e-01")
+    assert out.figure.title.get_text() == "Rosenbrock: learning rate η = 0.5"
+    # frames at 100 dpi: 900 px wide, scaled down by the page (max-width: 100%)
+    first = re.search(r"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)", html).group(1)
+    png = base64.b64decode(first.replace("\\", "").replace("\n", ""))
+    assert png.startswith(PNG) and int.from_bytes(png[16:20], "big") >= 900
+    assert "max-width: 100%" in html
+
+
+def test_the_frame_slider_is_labelled_with_its_name_value_and_ends():
+    out = widgets.sweep_animation("quadratic", ("sgd",), sweep="lr", values=[0.01, 0.1, 0.3],
+                                  steps=20)
+    html = out.data
+    uid = re.search(r'id="_anim_slider(\w+)"', html).group(1)
+    label = re.search(r'<label class="optlab-slider-name" for="_anim_slider' + uid
+                      + r'">(.*?)</label>', html).group(1)
+    assert label.startswith("learning rate η = ") and ">0.01</output>" in label
+    ends = re.findall(r'<span class="optlab-slider-end"[^>]*>([^<]*)</span>', html)
+    assert ends == ["0.01", "0.3"]
+    # the readout follows the frame (slider moves and the play buttons): labels per frame
+    assert '["0.01", "0.1", "0.3"]' in html and "MutationObserver" in html
+    assert "ravine, κ = 10: learning rate η = 0.3" == out.figure.title.get_text()
 
 
 def test_sweep_of_a_knob_some_optimizers_do_not_take():
@@ -222,3 +245,218 @@ def test_bad_arguments_fail_early():
         widgets.explore(optimizers=("sgdd",), mode="live")
     with pytest.raises(ValueError, match="mode must be"):
         widgets.explore(mode="static")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizers": "sgd,adam"}, r"give a tuple instead: optimizers=\('sgd', 'adam'\)"),
+    ({"optimizers": ()}, "optimizers is empty"),
+    ({"optimizers": ("adam", "adam")}, "'adam' is given twice"),
+    ({"optimizers": ("bfgs",)}, "second-order method.*widgets_second_order"),
+    ({"optimizers": 3}, "optimizers must be a rule name"),
+    ({"lr": "0.01"}, "lr must be a number; got '0.01'"),
+    ({"lr": -0.1}, r"lr = -0.1 is outside \(0, inf\)"),
+    ({"lr": float("nan")}, "lr = nan is outside"),
+    ({"beta1": 1.5}, r"beta1 = 1.5 is outside \[0, 1\)"),
+    ({"betas": (0.9, 1.0)}, r"beta2 = 1 is outside \[0, 1\)"),
+    ({"eps": 0.0}, "eps = 0 is outside"),
+    ({"noise": -1.0}, "noise = -1 is outside"),
+    ({"steps": 0}, r"steps = 0 is outside \[1, 100000\]"),
+    ({"steps": 2.5}, "steps must be a whole number"),
+    ({"x0": (5.0, 5.0)}, "x0 = \\(5, 5\\) is outside the Rosenbrock plotting box"),
+    ({"x0": "origin"}, "x0 must be a point"),
+    ({"seed": -1}, "seed must be a whole number >= 0"),
+    ({"values": [0.1]}, "at least 2 values"),
+    ({"values": "0.1, 0.2"}, "values must be a list of lr values"),
+    ({"values": [0.1, -1.0]}, "lr = -1 is outside"),
+    ({"optimizers": ("sgd",), "sweep": "beta1"}, "changes none of the optimizers sgd"),
+])
+@pytest.mark.parametrize("mode", ["live", "book"])
+def test_explore_refuses_bad_input_in_one_line(kwargs, message, mode):
+    kwargs = {"steps": 20, **kwargs}
+    with pytest.raises(ValueError, match=message) as err:
+        widgets.explore("rosenbrock", mode=mode, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_explore_takes_one_name_and_keeps_every_valid_value(monkeypatch):
+    """A single string is one optimizer; valid values outside the sliders' usual ranges widen
+    the sliders instead of being clamped."""
+    d = widgets.explore("rosenbrock", "adam", steps=5, lr=3.0, eps=1e-14, beta1=0.9999,
+                        mode="live")
+    assert list(d.runs) == ["adam"] and d.controls["optimizers"].value == ("adam",)
+    assert d.controls["lr"].value == pytest.approx(3.0)
+    assert d.controls["eps"].value == pytest.approx(1e-14)
+    assert d.controls["beta1"].value == 0.9999 and d.controls["steps"].value == 5
+    assert d.runs["adam"].hparams["lr"] == pytest.approx(3.0) and d.runs["adam"].steps == 5
+    book = widgets.explore("rosenbrock", "adam", sweep="lr", values=[0.01, 0.1], steps=10,
+                           mode="book")
+    assert list(book.runs) == ["adam"]
+
+
+# --------------------------------------------------------------------------------------------
+# item 11: fast input, several threads, a usable η slider
+# --------------------------------------------------------------------------------------------
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_a_burst_of_changes_from_two_threads_ends_with_the_last_state(live):
+    c = live.controls
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def lr_moves() -> None:
+        barrier.wait()
+        for v in np.geomspace(3e-4, 3e-2, 10):
+            c["lr"].value = float(v)
+
+    def selection_moves() -> None:
+        barrier.wait()
+        picks = [("sgd", "adam"), ("rmsprop",), ("momentum", "nadamw", "adagrad"), ("adam",),
+                 ("sgd", "momentum")]
+        for i in range(10):
+            if i % 2:
+                c["optimizers"].value = picks[i // 2]
+            else:
+                c["steps"].value = 40 + 10 * i
+
+    def run(f):
+        def wrapped():
+            try:
+                f()
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+        return wrapped
+
+    threads = [threading.Thread(target=run(f)) for f in (lr_moves, selection_moves)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: interleave the redraws
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
+    last = live.current_state()
+    assert last.optimizers == ("sgd", "momentum") and last.steps == 120
+    assert live.state == last  # the picture on display is that of the last state ...
+    fresh = widgets.Dashboard(last.surface, last.optimizers, last.steps, last.x0, **last.knobs)
+    assert fresh.state == last
+    # ... pixel for pixel: deselected lines gone, minima, start and title still there
+    assert np.array_equal(_pixels(live.image.value), _pixels(fresh.image.value))
+    assert np.array_equal(live.view.render(), fresh.view.render())
+    view = live.view
+    assert [lab for lab, a in view.artists.items() if a.path.get_visible()] == ["sgd", "momentum"]
+    assert view.start.get_visible() and view.title.get_text() == "Rosenbrock"
+    assert all(a.get_visible() for a in view._surface_artists[1:])  # the minima stars
+
+
+def test_refreshes_are_coalesced_while_one_runs(live):
+    """A request that arrives during a redraw does not start a second one in parallel: the
+    running one redraws once more, from the latest controls."""
+    started, release = threading.Event(), threading.Event()
+    draw = live.draw
+    calls = []
+
+    def slow_draw(state):
+        calls.append(state)
+        if len(calls) == 1:
+            started.set()
+            release.wait(10)
+        draw(state)
+
+    live.draw = slow_draw
+    t = threading.Thread(target=live.refresh)
+    t.start()
+    assert started.wait(10)
+    for v in (0.002, 0.003, 0.004):  # three changes during the first redraw: no redraw now
+        live.controls["lr"].value = v
+    assert len(calls) == 1
+    release.set()
+    t.join(10)
+    assert len(calls) == 2 and calls[-1].knobs["lr"] == 0.004  # one more, of the last state
+    assert live.state.knobs["lr"] == 0.004
+
+
+def test_the_lr_slider_is_logarithmic_fine_and_fits_the_surface(live):
+    import ipywidgets as w
+
+    lr = live.controls["lr"]
+    assert isinstance(lr, w.FloatLogSlider) and lr.base == 10
+    assert 2.5 <= lr.max - lr.min <= 4.5  # about 3 decades
+    assert lr.step <= 0.01  # one step changes η by 2.3 % at most: no jump from 0.016 to 10
+    rb = SURFACES["rosenbrock"]
+    curvature = np.abs(np.linalg.eigvalsh(rb.hessian(rb.minima[0]))).max()
+    stable = 2 / curvature  # gradient descent diverges above this
+    assert 10 ** lr.min < stable / 5 and 10 ** lr.max > 0.1  # SGD's range and Adam's
+    assert 10 ** lr.max < 10  # no decades where every rule diverges
+    live.controls["surface"].value = SURFACES["quadratic"]  # κ = 10: larger steps work
+    lo, hi = widgets.lr_range("quadratic")
+    assert (lr.min, lr.max) == pytest.approx((np.log10(lo), np.log10(hi)))
+    assert lo > 10 ** -2.6 and hi >= 2 / 10
+
+
+def test_dashboard_refresh_is_fast_enough_for_a_slider(live):
+    times = []
+    for v in np.geomspace(1e-3, 1e-2, 6):
+        live.controls["lr"].value = float(v)
+        times.append(live.last_update_ms)
+    assert np.median(times) < 1000  # ms, on a loaded CI machine; ~30-60 ms on a quiet one
+
+
+def test_the_frame_slider_reads_out_its_value_in_a_browser_at_desktop_and_phone_width(tmp_path):
+    """The labelled slider in Chromium (offline): the readout follows the slider and the
+    play buttons, and nothing is wider than a 390 px phone."""
+    import os
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.skip("Chromium is not installed")
+    out = widgets.sweep_animation("rosenbrock", ("adagrad", "rmsprop"), sweep="lr",
+                                  values=[1e-3, 0.01, 0.1], steps=50)
+    page_file = tmp_path / "slider.html"
+    page_file.write_text('<!doctype html><meta charset="utf-8"><meta name="viewport" '
+                         'content="width=device-width, initial-scale=1"><body '
+                         f'style="margin: 0 16px">{out.data}</body>', encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (1280, 390):
+                page = browser.new_page(viewport={"width": width, "height": 800})
+                errors: list[str] = []
+                page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
+                page.goto(page_file.as_uri())
+                page.wait_for_function("() => !!document.querySelector('output').textContent")
+                readout = page.locator(".optlab-frames output")
+                assert readout.text_content() == "0.001"
+                page.locator("input.anim-slider").evaluate(
+                    "el => { el.value = 2; el.dispatchEvent(new Event('input')); }")
+                assert readout.text_content() == "0.1"
+                page.locator("button[title='Previous frame']").click()  # no input event
+                page.wait_for_function(
+                    "() => document.querySelector('.optlab-frames output').textContent"
+                    " === '0.01'")
+                label = page.locator(".optlab-slider-name").text_content()
+                assert label == "learning rate η = 0.01"
+                widths = page.evaluate("""() => ({
+                    doc: document.documentElement.scrollWidth, win: window.innerWidth,
+                    img: document.querySelector('.optlab-frames img').getBoundingClientRect().width,
+                    slider: document.querySelector('input.anim-slider')
+                            .getBoundingClientRect().right})""")
+                assert widths["doc"] <= widths["win"], f"the page scrolls sideways at {width} px"
+                assert widths["img"] <= width - 32 and widths["slider"] <= width
+                assert not errors
+                page.close()
+        finally:
+            browser.close()

@@ -2,7 +2,7 @@ r"""Pictures of optimizer paths on the 2-D surfaces: contour, paths, loss curves
 
 The figure the chapters and :mod:`optlab.widgets` draw has two panels::
 
-    contour of f (log-spaced levels), minima (*),     |  f(θ_t) − f*  against the step t
+    contour of f (log-spaced levels), minima (*),     |  f(w_t) − f*  against the step t
     each optimizer's path from the start (o),         |  (log y axis), one curve per optimizer,
     x where a diverged path was last seen in the box  |  x at a diverged run's last finite loss
 
@@ -22,28 +22,51 @@ Typical use in a chapter::
 
 ``runs`` maps a label to a :class:`~optlab.trajectories.Trajectory`; a Trajectory with ``N``
 rows (a sweep) is drawn one row at a time (``row=k``). Optimizer names get fixed colours
-(:data:`COLORS`); other labels get colours by position.
+(:data:`COLORS`); other labels get colours by position (:data:`PALETTE`). The contours are
+bluish grey (:data:`CONTOUR_CMAP`) and every path colour is saturated, so that a path stands out
+on them (``tests/test_landscape.py`` measures the colour distances for every rule).
+
+The figure is safe to drive from several threads (an ipywidgets dashboard under ipykernel 7
+receives its messages on more than one thread): :meth:`LandscapeFigure.update`, :meth:`fit`,
+:meth:`render` and :meth:`png` hold the figure's lock, and what a render shows is derived from
+the state the last :meth:`update` asked for, never from the previous frame's pixels or
+artists' visibility.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .rules import FIRST_ORDER
 from .surfaces import Surface, get_surface
 
+#: Saturated, distinct path colours (red, blue, orange, green, purple, magenta, brown, black):
+#: each differs from every contour colour by a CIELAB distance of 50 or more.
+PALETTE: tuple[str, ...] = ("#d62728", "#1f6fd1", "#e67e00", "#2ca02c", "#9b30d9", "#e0218a",
+                            "#8b5a00", "#111111")
 #: A fixed colour per optimizer, the same in every figure of the book.
-COLORS: dict[str, str] = {name: f"C{i}" for i, name in enumerate(FIRST_ORDER)}
+COLORS: dict[str, str] = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(FIRST_ORDER)}
+#: The contour lines' colours: bluish grey, dark on the valley floor, light on the walls.
+CONTOUR_CMAP = LinearSegmentedColormap.from_list("optlab_contours", ["#475569", "#cbd5e1"])
+#: The contour lines' opacity.
+CONTOUR_ALPHA = 0.6
 #: Losses below this (above f*) are drawn at this value on the log axis.
 LOSS_FLOOR = 1e-16
+#: Losses are drawn up to this factor above the start's (a diverging run climbs to there).
+LOSS_HEADROOM = 1e3
+#: How many pictures of a figure's static part (one per loss-axis limits) render() keeps.
+_BACKGROUNDS_KEPT = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,7 +211,7 @@ def _colors_for(labels: Sequence[str], runs: Mapping[str, Any] | None = None) ->
     names = [getattr((runs or {}).get(lab), "name", lab) for lab in labels]
     if all(n in COLORS for n in names) and len(set(names)) == len(names):
         return {lab: COLORS[n] for lab, n in zip(labels, names, strict=True)}
-    return {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
+    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(labels)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,11 +225,12 @@ def draw_contour(
     *,
     levels: int = 20,
     grid: int = 150,
-    cmap: str = "viridis",
+    cmap: Any = CONTOUR_CMAP,
     minima: bool = True,
     linewidths: float = 0.7,
 ) -> list[Any]:
-    """Contour lines of ``surface`` over its plotting box, log-spaced levels, minima as stars.
+    """Contour lines of ``surface`` over its plotting box, log-spaced levels, minima as stars,
+    axes labelled w₁, w₂ (the book's parameters).
 
     Sets the axes' limits to ``surface.bounds`` and an equal aspect where the box is not too
     elongated. Returns the artists drawn (the contour set and the minima markers) so a caller
@@ -215,7 +239,7 @@ def draw_contour(
     surf = get_surface(surface)
     X, Y, Z = surf.grid(grid)
     cs = ax.contour(X, Y, Z, levels=log_levels(Z, levels), cmap=cmap, linewidths=linewidths,
-                    alpha=0.6, zorder=1)
+                    alpha=CONTOUR_ALPHA, zorder=1)
     artists: list[Any] = [cs]
     if minima and surf.minima.size:
         (m,) = ax.plot(surf.minima[:, 0], surf.minima[:, 1], linestyle="none", marker="*",
@@ -227,8 +251,8 @@ def draw_contour(
     ax.set_ylim(y0, y1)
     ratio = (y1 - y0) / (x1 - x0)
     ax.set_aspect("equal" if 0.5 <= ratio <= 2 else "auto", adjustable="box")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
+    ax.set_xlabel("$w_1$")
+    ax.set_ylabel("$w_2$")
     return artists
 
 
@@ -274,6 +298,11 @@ class LandscapeFigure:
     loss : bool
         Draw the right-hand loss panel.
     figsize, dpi : the figure's size (inches) and resolution.
+
+    What a call to :meth:`render` shows depends only on the surface, the last :meth:`update`
+    (its runs, row and title) and the loss range given to :meth:`fit`: the loss axis spans the
+    fitted range and the shown runs, so a fresh figure given the same calls draws the same
+    pixels. ``lock`` (a re-entrant lock) serializes every method that reads or moves artists.
     """
 
     def __init__(
@@ -283,11 +312,12 @@ class LandscapeFigure:
         *,
         loss: bool = True,
         figsize: tuple[float, float] | None = None,
-        dpi: float = 80,
+        dpi: float = 100,
         levels: int = 20,
         grid: int = 150,
         colors: Mapping[str, str] | None = None,
     ) -> None:
+        self.lock = threading.RLock()
         if figsize is None:
             figsize = (9.0, 3.6) if loss else (4.6, 3.6)
         self.fig = _Figure(figsize=figsize, dpi=dpi, layout="constrained")
@@ -308,11 +338,16 @@ class LandscapeFigure:
         self._surface_artists: list[Any] = []
         self._legend_key: tuple | None = None
         self._legend_artist: Any = None
-        self._background: Any = None  # the static part of the figure, for blitting
-        self._background_key: tuple = ()
+        # The static part of the figure (contour, axes, ticks) for blitting, by loss-axis limits
+        # and figure size: a slider moved back and forth reuses the few pictures it needs.
+        self._backgrounds: OrderedDict[tuple, Any] = OrderedDict()
         self.full_draws = 0  # how often render() had to redraw the static part
         self.surface: Surface | None = None
         self._limits: tuple | None = None
+        self._fit_span = (np.inf, -np.inf)  # the loss range fit() was given (this surface)
+        # The intended state of the dynamic artists, set by update(): the labels shown, and
+        # for each whether its path left the box diverging (an 'x' on the map).
+        self._shown: dict[str, bool] = {}
         # The title changes with every frame of a sweep: render() draws it with the runs.
         self.title = self.fig.suptitle("", fontsize=11)
         self.set_surface(surface)
@@ -321,26 +356,58 @@ class LandscapeFigure:
     def set_surface(self, surface: str | Surface) -> None:
         """Draw another surface's contour (the only full redraw; paths are kept)."""
         surf = get_surface(surface)
-        if surf is self.surface:
-            return
-        for a in self._surface_artists:
-            a.remove()
-        self._background = None
-        self._span = (np.inf, -np.inf)  # the loss range seen so far (limits only grow)
-        self._surface_artists = draw_contour(self.ax_map, surf, levels=self.levels,
-                                             grid=self.grid)
-        self.surface = surf
-        self.f_star = f_star(surf)
+        with self.lock:
+            if surf is self.surface:
+                return
+            for a in self._surface_artists:
+                a.remove()
+            self._backgrounds.clear()
+            self._limits = None  # the loss axis changes scale: set its limits again
+            self._fit_span = (np.inf, -np.inf)
+            self._surface_artists = draw_contour(self.ax_map, surf, levels=self.levels,
+                                                 grid=self.grid)
+            self.surface = surf
+            self.f_star = f_star(surf)
+            if self.ax_loss is not None:
+                ax = self.ax_loss
+                ax.set_xlabel("step $t$")
+                if self.f_star is None:  # no minimum (saddle): the loss goes negative
+                    ax.set_yscale("symlog", linthresh=1e-2)
+                    ax.set_ylabel("$f(w_t)$")
+                else:
+                    ax.set_yscale("log")
+                    ax.set_ylabel("$f(w_t) - f^*$")
+                ax.grid(True, which="major", alpha=0.3)
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Place the axes once per surface (constrained layout), then keep them in place.
+
+        The layout is computed with a stand-in title and the widest loss-axis tick labels the
+        figure can show, so it does not depend on the runs: every later picture of this surface
+        has the same axes, a redraw for new loss limits skips the layout (the costly part of a
+        full draw), and a figure's pixels depend only on what it shows, not on its history.
+        """
+        title, xlim = self.title.get_text(), self.ax_loss and self.ax_loss.get_xlim()
+        ylim = self.ax_loss and self.ax_loss.get_ylim()
+        self.title.set_text("Wg")  # one line, as every title
         if self.ax_loss is not None:
-            ax = self.ax_loss
-            ax.set_xlabel("step t")
-            if self.f_star is None:  # no minimum (saddle): the loss goes negative
-                ax.set_yscale("symlog", linthresh=1e-2)
-                ax.set_ylabel("f(θ_t)")
-            else:
-                ax.set_yscale("log")
-                ax.set_ylabel("f(θ_t) − f*")
-            ax.grid(True, which="major", alpha=0.3)
+            self.ax_loss.set_xlim(0, 10_000)
+            self.ax_loss.set_ylim(*((-1e5, 1e5) if self.f_star is None else (1e-16, 1e5)))
+        for a in self._dynamic():  # the static part alone, as in a new figure
+            a.set_visible(a is self.title)
+        for ax in self.fig.axes:  # start where a new figure starts: the layout is iterative
+            ax.set_position(ax.get_subplotspec().get_position(self.fig))
+            ax.set_in_layout(True)  # (set_position takes an axes out of the layout)
+        self.fig.set_layout_engine("constrained")
+        self.fig.get_layout_engine().execute(self.fig)
+        self.fig.set_layout_engine(None)
+        for a, visible in self._intended_visibility().items():
+            a.set_visible(visible)
+        self.title.set_text(title)
+        if self.ax_loss is not None:
+            self.ax_loss.set_xlim(*xlim)
+            self.ax_loss.set_ylim(*ylim)
 
     # -- runs ----------------------------------------------------------------------------
     def update(self, runs: Any, row: int = 0, *, title: str | None = None) -> dict[str, Run]:
@@ -353,19 +420,23 @@ class LandscapeFigure:
         if unknown:
             raise KeyError(f"LandscapeFigure has no artists for {sorted(unknown)}; "
                            f"it was built for {self.labels}")
+        with self.lock:
+            return self._update(runs, row, title)
+
+    def _update(self, runs: dict[str, Any], row: int, title: str | None) -> dict[str, Run]:
         drawn: dict[str, Run] = {}
+        shown: dict[str, bool] = {}
         steps = 1
+        span = self._fit_span
         for label, art in self.artists.items():
             if label not in runs:
-                art.set_visible(False)
                 continue
-            art.set_visible(True)
             r = drawn[label] = row_of(runs[label], row)
             art.path.set_data(r.xy[:, 0], r.xy[:, 1])
             mark = r.diverged and r.last >= 0
             where = exit_point(r.xy, r.last, self.surface.bounds) if mark else None
             art.path_x.set_data(*(([where[0]], [where[1]]) if where is not None else ([], [])))
-            art.path_x.set_visible(where is not None)  # (unclipped: hidden when empty)
+            shown[label] = where is not None
             steps = max(steps, len(r.loss) - 1)
             if self.ax_loss is not None:
                 y = self._loss_y(r.loss)
@@ -373,44 +444,42 @@ class LandscapeFigure:
                 art.loss.set_data(t, y)
                 art.loss_x.set_data(t[r.last:r.last + 1] if mark else [],
                                     y[r.last:r.last + 1] if mark else [])
-                self._grow_span(y)
+                span = _widen(span, y)
             art.path.set_label(label + (" (diverged)" if r.diverged else ""))
+        self._shown = shown
         if drawn:
             x0 = next(iter(drawn.values())).xy[0]
             self.start.set_data([x0[0]], [x0[1]])
         if self.ax_loss is not None:
-            lo, hi = self._span
-            limits = ((0, steps), self._loss_ylim(lo, hi) if np.isfinite(lo) else None)
-            if limits != self._limits:  # new axis limits: the cached background is stale
+            lo, hi = span
+            ylim = self._loss_ylim(lo, hi) if np.isfinite(lo) else self._loss_ylim(1e-6, 1.0)
+            limits = ((0, steps), ylim)
+            if limits != self._limits:  # new axis limits: another background (render)
                 self._limits = limits
                 self.ax_loss.set_xlim(*limits[0])
-                if limits[1] is not None:
-                    self.ax_loss.set_ylim(*limits[1])
-                self._background = None
-        self._legend(drawn)
+                self.ax_loss.set_ylim(*limits[1])
         if title is not None:
             self.title.set_text(title)
+        for a, visible in self._intended_visibility().items():
+            a.set_visible(visible)
+        self._legend(drawn)  # after the paths show: the legend copies their look, visibility too
         return drawn
 
     def fit(self, runs: Any, rows: Iterable[int]) -> None:
         """Widen the loss axis to hold every row in ``rows`` of ``runs`` (call before an
-        animation over the rows, so that all frames share one y axis)."""
-        for traj in _as_runs(runs).values():
-            for r in rows:
-                self._grow_span(self._loss_y(row_of(traj, r).loss))
-
-    def _grow_span(self, y: np.ndarray) -> None:
-        # The loss axis only widens while the surface stays: fewer limit changes, so most
-        # updates reuse the cached background, and a slider sweep keeps a stable scale.
-        fin = y[np.isfinite(y)]
-        if fin.size:
-            lo, hi = self._span
-            self._span = (min(lo, float(fin.min())), max(hi, float(fin.max())))
+        animation over the rows, so that all frames share one y axis). Kept until the surface
+        changes."""
+        with self.lock:
+            for traj in _as_runs(runs).values():
+                for r in rows:
+                    self._fit_span = _widen(self._fit_span, self._loss_y(row_of(traj, r).loss))
 
     def _loss_y(self, loss: np.ndarray) -> np.ndarray:
-        if self.f_star is None:
-            return loss
-        return np.maximum(loss - self.f_star, LOSS_FLOOR)
+        """The loss as drawn: above f* (floored at LOSS_FLOOR) and capped at LOSS_HEADROOM
+        times the start's (a diverging run climbs to the cap and is marked there)."""
+        y = loss if self.f_star is None else np.maximum(loss - self.f_star, LOSS_FLOOR)
+        cap = LOSS_HEADROOM * max(abs(float(y[0])), 1.0) if np.isfinite(y[0]) else np.inf
+        return np.clip(y, -cap, cap)
 
     def _loss_ylim(self, lo: float, hi: float) -> tuple[float, float]:
         """Limits that change rarely (whole decades), so that most updates can blit."""
@@ -437,21 +506,21 @@ class LandscapeFigure:
             self._legend_artist = None
         handles = [self.artists[lab].path for lab in drawn]
         if handles:
-            self._legend_artist = ax.legend(handles=handles, loc="upper right", fontsize=8,
+            self._legend_artist = ax.legend(handles=handles, loc="upper right", fontsize=9,
                                             framealpha=0.85)
 
     # -- output --------------------------------------------------------------------------
     def freeze(self) -> None:
         """Prepare for many ``savefig`` PNGs of this figure (the frames of an animation).
 
-        Lays the figure out once and keeps that layout (no layout engine afterwards), then makes
-        ``savefig(format="png")`` draw by blitting (:meth:`render`) and write a 256-colour palette
-        PNG: each frame costs the runs' lines, not every contour line and tick label again, and
-        is about 3x smaller. Call :meth:`fit` with every frame's runs first so the axes stay put.
+        Makes ``savefig(format="png")`` draw by blitting (:meth:`render`) and write a
+        256-colour palette PNG: each frame costs the runs' lines, not every contour line and
+        tick label again, and is about 3x smaller. Call :meth:`fit` with every frame's runs
+        first so that the axes stay put.
         """
-        self.render()
-        self.fig.set_layout_engine(None)  # savefig would otherwise do a dry-run draw per frame
-        self.fig.canvas.fast_png = self
+        with self.lock:
+            self.render()
+            self.fig.canvas.fast_png = self
 
     def _dynamic(self) -> list[Any]:
         """The artists render() draws over the cached background, in drawing order (zorder,
@@ -465,50 +534,74 @@ class LandscapeFigure:
             arts.append(self._legend_artist)
         return sorted(arts, key=lambda a: a.get_zorder())  # stable: ties keep this order
 
+    def _intended_visibility(self) -> dict[Any, bool]:
+        """Whether each dynamic artist shows, from the state :meth:`update` set (the runs
+        shown), never from an artist's current visibility: a render interrupted between
+        hiding and restoring, or an earlier frame, cannot leave anything hidden or shown."""
+        vis: dict[Any, bool] = {a: True for a in self._dynamic()}  # minima, title, legend
+        for label, art in self.artists.items():
+            on = label in self._shown
+            for a in (art.path, art.loss, art.loss_x):
+                if a is not None:
+                    vis[a] = on
+            vis[art.path_x] = on and self._shown[label]  # (unclipped: hidden when empty)
+        vis[self.start] = bool(self._shown)
+        return vis
+
     def render(self) -> np.ndarray:
         """Draw the figure onto its Agg canvas by blitting; return the RGBA pixels.
 
-        The static part (contour, axes, ticks) is drawn once and cached; each call restores it
-        and draws only the dynamic artists on top: the runs' lines and markers, the start point,
-        the legend and the title. The cache is dropped when the surface, the loss-axis limits
-        or the figure's size change.
+        The static part (contour, axes, ticks) is drawn once per loss-axis limits and cached
+        (the last few); each call restores it and draws only the dynamic artists on top: the
+        runs' lines and markers, the start point, the legend and the title. The cache is
+        dropped when the surface changes. The returned array is the canvas's buffer: copy it to keep
+        it past the next render.
         """
-        canvas = self.fig.canvas
-        key = (self.fig.dpi, *self.fig.get_size_inches())
-        if self._background is None or self._background_key != key:
-            self.full_draws += 1
-            # The static part alone: hide the dynamic artists for this draw (the title only
-            # transparent, so that the layout still keeps room for it).
-            dynamic = [(a, a.get_visible()) for a in self._dynamic() if a is not self.title]
-            alpha = self.title.get_alpha()
-            for a, _ in dynamic:
-                a.set_visible(False)
-            self.title.set_alpha(0.0)
-            try:
-                canvas.draw()
-            finally:
-                for a, visible in dynamic:
-                    a.set_visible(visible)
-                self.title.set_alpha(alpha)
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-            self._background_key = key
-        else:
-            canvas.restore_region(self._background)
-        for a in self._dynamic():
-            if a.get_visible():
-                self.fig.draw_artist(a)
-        return np.asarray(canvas.buffer_rgba())
+        with self.lock:
+            canvas = self.fig.canvas
+            key = (self.fig.dpi, *self.fig.get_size_inches(), self._limits)
+            visible = self._intended_visibility()
+            if key in self._backgrounds:
+                self._backgrounds.move_to_end(key)
+                canvas.restore_region(self._backgrounds[key])
+            else:
+                self.full_draws += 1
+                # The static part alone: hide the dynamic artists for this draw.
+                for a in visible:
+                    a.set_visible(False)
+                try:
+                    canvas.draw()
+                finally:
+                    for a, on in visible.items():
+                        a.set_visible(on)
+                self._backgrounds[key] = canvas.copy_from_bbox(self.fig.bbox)
+                while len(self._backgrounds) > _BACKGROUNDS_KEPT:
+                    self._backgrounds.popitem(last=False)
+            for a in self._dynamic():
+                if visible.get(a, False):
+                    self.fig.draw_artist(a)
+            return np.asarray(canvas.buffer_rgba())
 
     def png(self, *, compress_level: int = 1) -> bytes:
         """The figure as PNG bytes, drawn by :meth:`render` (fast: runs on every slider move)."""
         from PIL import Image
 
-        buf = io.BytesIO()
-        Image.fromarray(self.render()).save(buf, format="png", compress_level=compress_level)
+        with self.lock:
+            img = Image.fromarray(self.render())
+            buf = io.BytesIO()
+            img.save(buf, format="png", compress_level=compress_level)
         return buf.getvalue()
 
     def _repr_png_(self) -> bytes:
         return self.png(compress_level=6)
+
+
+def _widen(span: tuple[float, float], y: np.ndarray) -> tuple[float, float]:
+    """``span`` widened to hold the finite values of ``y``."""
+    fin = y[np.isfinite(y)]
+    if not fin.size:
+        return span
+    return (min(span[0], float(fin.min())), max(span[1], float(fin.max())))
 
 
 def plot(

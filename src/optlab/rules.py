@@ -169,12 +169,12 @@ def momentum_update(
     r"""Polyak's heavy ball, in PyTorch's convention.
 
     .. math::
-        v_{t+1} = \mu\, v_t + (1 - \tau)\, g_t, \qquad w_{t+1} = w_t - \eta\, v_{t+1}
+        v_{t+1} = \beta\, v_t + (1 - \tau)\, g_t, \qquad w_{t+1} = w_t - \eta\, v_{t+1}
 
-    with momentum :math:`\mu` and dampening :math:`\tau`.
+    with momentum :math:`\beta` and dampening :math:`\tau`.
 
     * ``dampening=0`` (PyTorch's default) accumulates gradients: in a steady state the step is
-      :math:`\eta\, g / (1-\mu)`, ten times the plain step for :math:`\mu = 0.9`.
+      :math:`\eta\, g / (1-\beta)`, ten times the plain step for :math:`\beta = 0.9`.
     * ``dampening=momentum`` gives the first paper's EMA form
       :math:`v = (1-\beta)\, g + \beta\, v`: the buffer is an average of gradients, and the same
       trajectory as the accumulating form needs the learning rate :math:`\eta / (1-\beta)`.
@@ -182,7 +182,7 @@ def momentum_update(
       That equals a zero buffer with :math:`\tau = 0` on the first step, which is what the
       ``first`` factor below does; the two conventions differ only when ``dampening > 0``.
 
-    ``nesterov=True`` steps along :math:`g_t + \mu v_{t+1}` instead (see :func:`nesterov_update`).
+    ``nesterov=True`` steps along :math:`g_t + \beta v_{t+1}` instead (see :func:`nesterov_update`).
     """
     g = grad + weight_decay * params
     # PyTorch: buf ← g on the first step, i.e. no dampening then. ``step > 0`` is a bool (or a
@@ -203,16 +203,31 @@ def nesterov_update(
     dampening: float = 0.0,
     weight_decay: float = 0.0,
 ) -> tuple[Array, MomentumState]:
-    r"""Nesterov's accelerated gradient in the form PyTorch (and Sutskever et al. 2013) use.
+    r"""Nesterov's accelerated gradient with constant momentum, in PyTorch's form.
 
-    The look-ahead form evaluates the gradient at :math:`w_t - \eta\mu v_t`. Substituting the
-    look-ahead point as the stored variable gives an update that needs only the gradient at the
-    stored weights:
+    Sutskever et al. (2013) write the method with a velocity that carries the learning rate and
+    take the gradient at the look-ahead point :math:`w_t + \beta v_t`:
 
     .. math::
-        v_{t+1} = \mu\, v_t + g_t, \qquad w_{t+1} = w_t - \eta\,(g_t + \mu\, v_{t+1})
+        v_{t+1} = \beta\, v_t - \eta\, \nabla J(w_t + \beta v_t), \qquad w_{t+1} = w_t + v_{t+1}
 
-    i.e. a heavy-ball step whose direction is corrected by one more momentum term.
+    PyTorch's ``SGD(nesterov=True)``, whose documentation notes that it "subtly differs from
+    Sutskever et al.", changes two things, and this function does the same:
+
+    * the stored parameters are the look-ahead points :math:`y_t = w_t + \beta v_t`, so the
+      gradient :math:`g_t = \nabla J(y_t)` is taken at the stored parameters;
+    * the buffer sums raw gradients, :math:`b = -v/\eta`, and the learning rate multiplies the
+      step instead of entering the buffer:
+
+    .. math::
+        b_{t+1} = \beta\, b_t + g_t, \qquad y_{t+1} = y_t - \eta\,(g_t + \beta\, b_{t+1})
+
+    (``momentum`` is :math:`\beta`). With a constant learning rate both forms visit the same
+    points (PyTorch's are the look-ahead points); under a learning-rate schedule they differ,
+    because Sutskever et al.'s velocity keeps the learning rates it was built with while PyTorch
+    multiplies its whole buffer by the current one. The step is a heavy-ball step whose
+    direction carries one more momentum term. ``dampening`` must be 0, as in PyTorch
+    (:func:`resolve_hparams` rejects other values).
     """
     return momentum_update(
         params, grad, state, lr=lr, momentum=momentum, dampening=dampening,
@@ -433,7 +448,7 @@ def adamw_update(
 
 
 # --------------------------------------------------------------------------------------------
-# NAdamW: the second paper's combined method
+# NAdamW: the course's reading of the survey's combined method
 # --------------------------------------------------------------------------------------------
 
 
@@ -452,25 +467,35 @@ def nadamw_update(
     weight_decay: float = 1e-2,
     momentum_decay: float = 4e-3,
 ) -> tuple[Array, NAdamState]:
-    r"""The combined method: Adam's adaptivity + Nesterov momentum + AdamW's decoupled decay.
+    r"""NAdamW, the course's reading of the survey's combined method.
 
-    Nesterov momentum inside Adam (Dozat 2016, "NAdam") replaces :math:`\hat m_t` by a look-ahead
-    mix of the new moment and the current gradient. With the momentum schedule
-    :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\,\psi})` (:math:`\psi` = ``momentum_decay``)
-    and :math:`\Pi_t = \prod_{i \le t} \mu_i`:
+    Adam's adaptive scaling, AdamW's decoupled weight decay, and the momentum realized as
+    Nesterov's look-ahead, as in Dozat's NAdam (2016): the look-ahead is the course's choice, not
+    the survey's words (chapter 8 quotes them).
+    With PyTorch's momentum schedule :math:`\beta_{1,t} = \beta_1 (1 - \tfrac12\, 0.96^{t\psi})`
+    (:math:`\psi` = ``momentum_decay``) and :math:`\Pi_t = \prod_{i \le t} \beta_{1,i}`:
 
     .. math::
         w_t' = (1-\eta\lambda)\, w_t, \quad
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
         v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,
 
-        w_{t+1} = w_t' - \eta\, \frac{
-            \frac{1-\mu_t}{1-\Pi_t}\, g_t + \frac{\mu_{t+1}}{1-\Pi_t\,\mu_{t+1}}\, m_t
-        }{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+        \bar m_t = \frac{1-\beta_{1,t}}{1-\Pi_t}\, g_t
+                 + \frac{\beta_{1,t+1}}{1-\Pi_{t+1}}\, m_t, \quad
+        w_{t+1} = w_t' - \eta\, \frac{\bar m_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
 
-    This is ``torch.optim.NAdam(..., decoupled_weight_decay=True)``. With a constant
-    :math:`\mu_t = \beta_1` it reduces to :math:`\hat m` replaced by
-    :math:`\beta_1 \hat m_t + (1-\beta_1) g_t / (1-\beta_1^t)`: the Nesterov look-ahead.
+    This is ``torch.optim.NAdam(..., decoupled_weight_decay=True)``. With the schedule held at
+    :math:`\beta_{1,t} = \beta_1` (a large ``momentum_decay``, e.g. ``1e3``) the first moment is
+    :math:`\bar m_t = \beta_1 m_t / (1-\beta_1^{t+1}) + (1-\beta_1)\, g_t / (1-\beta_1^t)`:
+    Adam's :math:`\hat m_t = (\beta_1 m_{t-1} + (1-\beta_1) g_t)/(1-\beta_1^t)` with the new moment
+    :math:`m_t` in place of :math:`m_{t-1}`, Nesterov's look-ahead. (It is *not*
+    :math:`\beta_1 \hat m_t + (1-\beta_1) g_t/(1-\beta_1^t)` with
+    :math:`\hat m_t = m_t/(1-\beta_1^t)`; the two agree only once :math:`\beta_1^t` is negligible.)
+
+    The default schedule is a slow warm-up: :math:`\beta_{1,t}` starts at :math:`\beta_1/2`, is
+    about :math:`0.52` after 1000 steps, :math:`0.88` after 18,750 and within 1 % of
+    :math:`\beta_1` only after about 24,000 (Keras 3's ``Nadam`` uses :math:`0.96^t`, about 100
+    steps). Chapter 8 measures the look-ahead and the warm-up separately.
     """
     beta1, beta2 = betas
     t = state.step + 1
@@ -578,7 +603,7 @@ RULES: dict[str, Rule] = {
                    {"lr": 2e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2,
                     "momentum_decay": 4e-3},
                    "NAdam(decoupled_weight_decay=True)",
-                   "the combined method: Adam + Nesterov momentum + decoupled weight decay"),
+                   "NAdamW, the course's reading of the survey's combined method"),
 }
 
 #: The elementwise first-order rules, in the course's order.

@@ -136,6 +136,20 @@ class Surface:
         X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
         return X, Y, self.f(np.stack([X, Y], axis=-1))
 
+    @property
+    def label(self) -> str:
+        """A human-readable name for titles and menus: ``"ravine, κ = 100"``, ``"Rosenbrock"``,
+        ``"Himmelblau"`` ... (non-default parameters are named; the formula is :attr:`latex`)."""
+        p = self.params
+        if self.name == "quadratic":
+            kappa = p.get("condition", 1.0)
+            text = "round bowl" if kappa == 1 else f"ravine, κ = {kappa:g}"
+            return text + (f", curvature × {p['scale']:g}" if p.get("scale", 1.0) != 1 else "")
+        base = _LABELS.get(self.name, self.name)
+        changed = [f"{k} = {p[k]:g}" for k, v in _factory_defaults(self.name).items()
+                   if k in p and p[k] != v]
+        return f"{base} ({', '.join(changed)})" if changed else base
+
     def with_start(self, start: Any) -> Surface:
         """The same surface with another default start point."""
         return replace(self, start=np.asarray(start, dtype=float).reshape(2))
@@ -144,6 +158,16 @@ class Surface:
         extra = {k: v for k, v in self.params.items() if k != "A"}
         args = ", ".join(f"{k}={v:g}" for k, v in extra.items())
         return f"Surface({self.name}{', ' + args if args else ''})"
+
+
+#: The human-readable names of the surfaces (see :attr:`Surface.label`).
+_LABELS: dict[str, str] = {
+    "rosenbrock": "Rosenbrock",
+    "beale": "Beale",
+    "himmelblau": "Himmelblau",
+    "saddle": "saddle x² − y²",
+    "rastrigin": "Rastrigin",
+}
 
 
 def _make(
@@ -362,6 +386,15 @@ FACTORIES: dict[str, Callable[..., Surface]] = {
 
 #: Every surface with its default parameters.
 SURFACES: dict[str, Surface] = {name: make() for name, make in FACTORIES.items()}
+
+
+def _factory_defaults(name: str) -> dict[str, Any]:
+    """The default parameters of the factory of surface ``name`` ({} for a custom name)."""
+    import inspect
+
+    if name not in FACTORIES:
+        return {}
+    return {k: p.default for k, p in inspect.signature(FACTORIES[name]).parameters.items()}
 
 
 def get_surface(name: str | Surface, **params: Any) -> Surface:

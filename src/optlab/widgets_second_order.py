@@ -24,23 +24,23 @@ value to ``{label: MinimizeResult}``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .landscape import LandscapeFigure
+from .landscape import PALETTE, LandscapeFigure
 from .second_order import MinimizeResult, minimize
 from .surfaces import Surface, get_surface
 
-#: A fixed colour per method, the same in every second-order figure.
+#: A fixed colour per method, the same in every second-order figure (red, green, purple,
+#: blue from :data:`optlab.landscape.PALETTE`: saturated, away from the grey contours).
 METHOD_COLORS: dict[str, str] = {
-    "newton": "tab:red",
-    "newton_damped": "tab:green",
-    "bfgs": "tab:purple",
-    "lbfgs": "tab:blue",
+    "newton": PALETTE[0],
+    "newton_damped": PALETTE[3],
+    "bfgs": PALETTE[4],
+    "lbfgs": PALETTE[1],
 }
 
 
@@ -81,12 +81,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _title(name: str, value: Any, results: Mapping[str, MinimizeResult]) -> str:
+def _title(surface: Surface, name: str, value: Any,
+           results: Mapping[str, MinimizeResult]) -> str:
     its = ", ".join(f"{lab}: {r.nit} it" for lab, r in results.items())
-    return f"{name} = {_fmt(value)}   ({its})"
-
-
-_CDN_LINK = re.compile(r"<link\b[^>]*\bhref=[\"']https?://[^\"']*[\"'][^>]*>", re.IGNORECASE)
+    return f"{surface.label}: {name} = {_fmt(value)}   ({its})"
 
 
 def sweep_explorer(
@@ -100,15 +98,16 @@ def sweep_explorer(
     initial: int | None = None,
     mode: str | None = None,
     fps: float = 2.0,
-    dpi: float = 72,
+    dpi: float = 100,
 ) -> Any:
     """A slider over ``values``; each value ``v`` shows the runs ``compute(v)``.
 
     ``compute(v)`` returns ``{label: MinimizeResult}`` with labels from ``labels``. ``mode``:
     ``"live"`` (an ipywidgets ``VBox``: slider + image, recomputed on each move), ``"book"``
-    (an ``IPython.display.HTML`` frame slider, ``FuncAnimation.to_jshtml``, every value
-    computed now), or ``None``: ``"book"`` when the book is built (``OPTLAB_BOOK_BUILD=1``)
-    or ipywidgets is missing, else ``"live"``. ``initial`` is the index shown first (live).
+    (an ``IPython.display.HTML`` frame slider, :func:`optlab.widgets.frame_slider`: every
+    value computed now; the slider labelled ``name = value`` with its first and last
+    values), or ``None``: ``"book"`` when the book is built (``OPTLAB_BOOK_BUILD=1``) or
+    ipywidgets is missing, else ``"live"``. ``initial`` is the index shown first (live).
     The returned object carries ``results`` (``{value index: {label: MinimizeResult}}``, the
     values computed so far) for checks in a chapter.
     """
@@ -147,10 +146,14 @@ def sweep_explorer(
         image = w.Image(format="png")
 
         def on_change(change: Any = None) -> None:
-            res = results_at(slider.value)
-            view.update({lab: _stack([r]) for lab, r in res.items()},
-                        title=_title(name, values[slider.value], res))
-            image.value = view.png()
+            # Moves may arrive on several threads (ipykernel 7): one redraw at a time, and
+            # each reads the slider inside the lock, so the last redraw shows its last value.
+            with view.lock:
+                k = slider.value
+                res = results_at(k)
+                view.update({lab: _stack([r]) for lab, r in res.items()},
+                            title=_title(surf, name, values[k], res))
+                image.value = view.png()
 
         slider.observe(on_change, names="value")
         on_change()
@@ -160,21 +163,19 @@ def sweep_explorer(
 
     # book: every value now, one shared loss axis, frozen background, to_jshtml
     from IPython.display import HTML
-    from matplotlib.animation import FuncAnimation
+
+    from .widgets import frame_slider
 
     all_res = [results_at(k) for k in range(len(values))]
     runs = {lab: _stack([res[lab] for res in all_res]) for lab in labels}
     view.fit(runs, range(len(values)))
 
     def frame(k: int) -> None:
-        view.update(runs, k, title=_title(name, values[k], all_res[k]))
+        view.update(runs, k, title=_title(surf, name, values[k], all_res[k]))
 
     frame(0)
     view.freeze()
-    view.fig.canvas.palette_png = True
-    anim = FuncAnimation(view.fig, frame, frames=len(values), interval=1000.0 / fps,
-                         repeat=False)
-    out = HTML(_CDN_LINK.sub("", anim.to_jshtml(fps=fps, default_mode="once")))
+    out = HTML(frame_slider(view.fig, frame, [_fmt(v) for v in values], name=name, fps=fps))
     out.results = cache
     return out
 
