@@ -179,11 +179,19 @@ def test_metadata_tool_on_a_copy_of_the_chapters(tmp_path):
     for path in copies:
         nb = json.loads(path.read_text())
         original = json.loads((ROOT / "chapters" / path.name).read_text())
-        assert [c.get("id") for c in nb["cells"] if c.get("id") != tool.REFERENCES_CELL_ID] == [
-            c.get("id") for c in original["cells"]]
+        def ids(cells):
+            return [c.get("id") for c in cells if c.get("id") != tool.REFERENCES_CELL_ID]
+
+        assert ids(nb["cells"]) == ids(original["cells"])
         for cell in nb["cells"]:
             if "hide-input" in cell["metadata"].get("tags", []):
                 assert cell["metadata"]["jupyter"]["source_hidden"] is True
         solutions = [c for c in nb["cells"] if tool.is_solution_cell(c)]
         assert all("".join(c["source"]).startswith(tool.SOLUTION_HEADER) for c in solutions)
         assert solutions, f"{path.name}: no exercise found"
+
+
+def test_committed_chapters_are_up_to_date():
+    """The chapters as committed: folded cells collapsed in JupyterLab, references cell current
+    (rerun `python book/tools/notebook_metadata.py chapters/*.ipynb` after editing tags or cites)."""
+    assert _cli("--check", *sorted((ROOT / "chapters").glob("*.ipynb"))) == 0
