@@ -46,9 +46,31 @@ def keras_adam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7, weight_decay=No
     return w
 
 
-def keras_sgd(w, lr, steps):  # keras/src/optimizers/sgd.py with momentum=0
+def keras_sgd(w, lr, steps, momentum=0.0, nesterov=False):  # keras/src/optimizers/sgd.py
+    m = np.zeros_like(w)
     for _ in range(steps):
-        w = w - lr * _grad(w)
+        g = _grad(w)
+        if momentum == 0:
+            w = w - lr * g
+            continue
+        m = momentum * m - lr * g
+        w = w + (momentum * m - lr * g if nesterov else m)
+    return w
+
+
+def keras_nadam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7):  # .../nadam.py
+    m, v, u_product = np.zeros_like(w), np.zeros_like(w), 1.0
+    for iterations in range(steps):
+        g = _grad(w)
+        u_t = beta_1 * (1.0 - 0.5 * 0.96 ** (iterations + 1))
+        u_t_1 = beta_1 * (1.0 - 0.5 * 0.96 ** (iterations + 2))
+        u_product = u_product * u_t  # _backend_update_step, before update_step
+        u_product_t_1 = u_product * u_t_1
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g**2 - v) * (1 - beta_2)
+        m_hat = u_t_1 * m / (1 - u_product_t_1) + (1 - u_t) * g / (1 - u_product)
+        v_hat = v / (1 - beta_2 ** (iterations + 1))
+        w = w - m_hat * lr / (np.sqrt(v_hat) + eps)
     return w
 
 
@@ -64,6 +86,9 @@ def _optlab(name, w, lr, steps, conventions):
 @pytest.mark.parametrize("name, reference", [
     ("sgd", keras_sgd), ("rmsprop", keras_rmsprop), ("adagrad", keras_adagrad),
     ("adam", keras_adam), ("adamw", lambda w, lr, n: keras_adam(w, lr, n, weight_decay=0.004)),
+    ("momentum", lambda w, lr, n: keras_sgd(w, lr, n, momentum=0.9)),
+    ("nesterov", lambda w, lr, n: keras_sgd(w, lr, n, momentum=0.9, nesterov=True)),
+    ("nadamw", keras_nadam),
 ])
 def test_keras_convention_equals_keras_update_step(name, reference):
     w0 = np.random.default_rng(0).normal(size=50) * 1.5
@@ -85,8 +110,8 @@ def test_conventions_differ_where_keras_differs():
 def test_bad_conventions_are_one_line():
     with pytest.raises(ValueError, match="unknown conventions 'tf'"):
         hparams_for("adam", "tf")
-    with pytest.raises(ValueError, match="nadamw has no keras form"):
-        hparams_for("nadamw", "keras")
+    with pytest.raises(ValueError, match="lbfgs has no keras form"):
+        hparams_for("lbfgs", "keras")
     with pytest.raises(ValueError, match="choose one placement of eps"):
         optlab.get_rule("adam").update(np.ones(2), np.ones(2), optlab.get_rule("adam").init(
             np.ones(2)), eps_inside_sqrt=True, eps_hat=True)

@@ -12,7 +12,9 @@ could depend on any default below, so the course runs both and names them:
   (``lr * g / sqrt(v + eps)``); ``Adagrad(initial_accumulator_value=0.1, epsilon=1e-7)``, epsilon
   inside the root as well; ``Adam(epsilon=1e-7)`` in Kingma & Ba's "epsilon hat" placement
   (``alpha_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``w -= alpha_t * m / (sqrt(v) + eps)``);
-  ``SGD`` plain (momentum 0). Keras reports train accuracy as the running mean over the epoch's
+  ``SGD`` plain (momentum 0); ``Nadam(epsilon=1e-7)`` with the momentum schedule
+  :math:`\beta_1(1 - \tfrac12 0.96^{t})` (``momentum_decay=1``; PyTorch's is 0.004, which
+  takes some 24,000 steps to get within 1 % of :math:`\beta_1`). Keras reports train accuracy as the running mean over the epoch's
   batches; the engine reports the full pass after the epoch and can report both.
 
 :func:`hparams_for` gives the hyperparameters a rule gets under a convention; an explicit value
@@ -31,11 +33,14 @@ CONVENTIONS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "pytorch": {},
     "keras": {
         "sgd": {},
-        "momentum": {},
+        "momentum": {},  # SGD(momentum=...): v = b v - lr g; w += v (equal for a constant lr)
+        "nesterov": {},  # SGD(nesterov=True): w += b v - lr g, PyTorch's points (constant lr)
         "rmsprop": {"alpha": 0.9, "eps": 1e-7, "eps_inside_sqrt": True},
         "adagrad": {"initial_accumulator_value": 0.1, "eps": 1e-7, "eps_inside_sqrt": True},
         "adam": {"eps": 1e-7, "eps_hat": True},
         "adamw": {"eps": 1e-7, "eps_hat": True, "weight_decay": 4e-3},
+        # Nadam: u_t = b1 (1 - 0.5 * 0.96^t), i.e. momentum_decay 1 (PyTorch: 0.004); no decay
+        "nadamw": {"eps": 1e-7, "momentum_decay": 1.0, "weight_decay": 0.0},
     },
 }
 
@@ -47,7 +52,7 @@ def hparams_for(rule: str, conventions: str = "pytorch", **explicit: Any) -> dic
     """The hyperparameters ``rule`` gets under ``conventions``, overridden by ``explicit``.
 
     Raises ``ValueError`` for an unknown convention, or for a rule that the convention does not
-    define (Keras has no Nesterov-momentum NAdamW with PyTorch's schedule, say)."""
+    define."""
     table = CONVENTIONS.get(conventions)
     if table is None:
         raise ValueError(f"unknown conventions {conventions!r}; choose one of "
