@@ -50,7 +50,8 @@ def __getattr__(name: str) -> Any:  # lazy: `import optlab` imports neither torc
         return minimize
     if name in {"surfaces", "second_order", "trajectories", "data", "engine", "plots", "widgets",
                 "landscape", "exercises", "notebook", "widgets_second_order", "mlp",
-                "schedules", "stats", "curvature", "conventions", "torch_optim", "results"}:
+                "schedules", "stats", "curvature", "conventions", "torch_optim", "results",
+                "rules"}:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
