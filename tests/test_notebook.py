@@ -193,5 +193,6 @@ def test_metadata_tool_on_a_copy_of_the_chapters(tmp_path):
 
 def test_committed_chapters_are_up_to_date():
     """The chapters as committed: folded cells collapsed in JupyterLab, references cell current
-    (rerun `python book/tools/notebook_metadata.py chapters/*.ipynb` after editing tags or cites)."""
+    (rerun `python book/tools/notebook_metadata.py chapters/*.ipynb` after editing tags or
+    citations)."""
     assert _cli("--check", *sorted((ROOT / "chapters").glob("*.ipynb"))) == 0

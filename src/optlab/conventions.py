@@ -14,8 +14,9 @@ could depend on any default below, so the course runs both and names them:
   (``alpha_t = lr * sqrt(1 - b2^t) / (1 - b1^t)``, ``w -= alpha_t * m / (sqrt(v) + eps)``);
   ``SGD`` plain (momentum 0); ``Nadam(epsilon=1e-7)`` with the momentum schedule
   :math:`\beta_1(1 - \tfrac12 0.96^{t})` (``momentum_decay=1``; PyTorch's is 0.004, which
-  takes some 24,000 steps to get within 1 % of :math:`\beta_1`). Keras reports train accuracy as the running mean over the epoch's
-  batches; the engine reports the full pass after the epoch and can report both.
+  takes some 24,000 steps to get within 1 % of :math:`\beta_1`). Keras reports train accuracy
+  as the running mean over the epoch's batches; the engine reports the full pass after the
+  epoch and can report both.
 
 :func:`hparams_for` gives the hyperparameters a rule gets under a convention; an explicit value
 given by the user always wins.

@@ -175,12 +175,14 @@ def momentum_update(
 
     * ``dampening=0`` (PyTorch's default) accumulates gradients: in a steady state the step is
       :math:`\eta\, g / (1-\beta)`, ten times the plain step for :math:`\beta = 0.9`.
-    * ``dampening=momentum`` gives the first paper's EMA form
-      :math:`v = (1-\beta)\, g + \beta\, v`: the buffer is an average of gradients, and the same
-      trajectory as the accumulating form needs the learning rate :math:`\eta / (1-\beta)`.
+    * ``dampening=momentum`` gives the survey's EMA form (chapter 3)
+      :math:`v = (1-\beta)\, g + \beta\, v`: the buffer is an average of gradients, and, from a
+      zero buffer, the same trajectory as the accumulating form needs the learning rate
+      :math:`\eta / (1-\beta)` (PyTorch's first step differs: see the next point).
     * PyTorch copies the first gradient into the buffer (``buf = g`` on step 1, no dampening).
       That equals a zero buffer with :math:`\tau = 0` on the first step, which is what the
-      ``first`` factor below does; the two conventions differ only when ``dampening > 0``.
+      ``(state.step > 0)`` factor below does; the two conventions differ only when
+      ``dampening > 0``.
 
     ``nesterov=True`` steps along :math:`g_t + \beta v_{t+1}` instead (see :func:`nesterov_update`).
     """
@@ -188,7 +190,7 @@ def momentum_update(
     # PyTorch: buf ← g on the first step, i.e. no dampening then. ``step > 0`` is a bool (or a
     # bool tensor when the step is a 0-d tensor), so this stays pure arithmetic.
     tau = dampening * (state.step > 0)
-    buf = momentum * state.buf + (1 - tau) * g  # v ← μ v + (1 − τ) g
+    buf = momentum * state.buf + (1 - tau) * g  # v ← β v + (1 − τ) g
     direction = g + momentum * buf if nesterov else buf
     return params - lr * direction, MomentumState(state.step + 1, buf)  # w ← w − η v
 
@@ -222,8 +224,9 @@ def nesterov_update(
     .. math::
         b_{t+1} = \beta\, b_t + g_t, \qquad y_{t+1} = y_t - \eta\,(g_t + \beta\, b_{t+1})
 
-    (``momentum`` is :math:`\beta`). With a constant learning rate both forms visit the same
-    points (PyTorch's are the look-ahead points); under a learning-rate schedule they differ,
+    (``momentum`` is :math:`\beta`). With a constant learning rate both forms are the same method
+    (PyTorch's iterates are Sutskever et al.'s look-ahead points); under a learning-rate schedule
+    they differ,
     because Sutskever et al.'s velocity keeps the learning rates it was built with while PyTorch
     multiplies its whole buffer by the current one. The step is a heavy-ball step whose
     direction carries one more momentum term. ``dampening`` must be 0, as in PyTorch
@@ -308,13 +311,13 @@ def rmsprop_update(
         w_{t+1} = w_t - \eta\, \frac{g_t}{\sqrt{s_t} + \epsilon}
 
     * PyTorch puts :math:`\epsilon` **outside** the root and calls the decay ``alpha`` (0.99);
-      Keras calls it ``rho`` (0.9) and uses eps 1e-7; the papers write
-      :math:`w - \eta\, g/\sqrt{s + \epsilon}`: set ``eps_inside_sqrt=True`` for that. With
+      Keras calls it ``rho`` (0.9) and uses eps 1e-7; the course's source papers (and Keras 3)
+      write :math:`w - \eta\, g/\sqrt{s + \epsilon}`: set ``eps_inside_sqrt=True`` for that. With
       :math:`\epsilon = 10^{-8}` the two differ only where :math:`\sqrt{s}` is below about
       :math:`10^{-4}`, where eps inside the root caps the step at :math:`\eta g/\sqrt{\epsilon}`.
     * ``centered=True`` divides by an estimate of the standard deviation,
       :math:`\sqrt{s_t - \bar g_t^2}`, with :math:`\bar g_t` the EMA of gradients.
-    * ``momentum > 0`` keeps a buffer :math:`b \leftarrow \mu b + g/(\sqrt{s}+\epsilon)` and
+    * ``momentum > 0`` keeps a buffer :math:`b \leftarrow \beta b + g/(\sqrt{s}+\epsilon)` and
       steps :math:`w \leftarrow w - \eta b`, as ``torch.optim.RMSprop`` does.
     """
     g = grad + weight_decay * params
@@ -488,7 +491,8 @@ def nadamw_update(
     :math:`\beta_{1,t} = \beta_1` (a large ``momentum_decay``, e.g. ``1e3``) the first moment is
     :math:`\bar m_t = \beta_1 m_t / (1-\beta_1^{t+1}) + (1-\beta_1)\, g_t / (1-\beta_1^t)`:
     Adam's :math:`\hat m_t = (\beta_1 m_{t-1} + (1-\beta_1) g_t)/(1-\beta_1^t)` with the new moment
-    :math:`m_t` in place of :math:`m_{t-1}`, Nesterov's look-ahead. (It is *not*
+    :math:`m_t` in place of :math:`m_{t-1}` (bias-corrected by :math:`1-\beta_1^{t+1}`),
+    Nesterov's look-ahead. (It is *not*
     :math:`\beta_1 \hat m_t + (1-\beta_1) g_t/(1-\beta_1^t)` with
     :math:`\hat m_t = m_t/(1-\beta_1^t)`; the two agree only once :math:`\beta_1^t` is negligible.)
 
