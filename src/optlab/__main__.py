@@ -261,7 +261,7 @@ def _print(text: str) -> None:
 
     try:
         print(text, flush=True)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a closed pipe, a full disk: the results are on disk anyway
         silence_stream(sys.stdout)
 
 
@@ -301,6 +301,10 @@ def main_summary(argv: list[str]) -> int:
         except BrokenPipeError:
             _silence_stdout()
         return 0
+    if not args.out.strip():
+        _fail("python -m optlab summary: error: --out is empty; give a file, e.g. "
+              "--out results/SUMMARY.md, or leave --out out to print the tables")
+    args.out = os.path.expanduser(args.out)  # --out=~/x (no shell expansion), as compare does
     try:
         write_text_atomically(args.out, text)
     except OSError as e:
@@ -350,11 +354,19 @@ def main(argv: list[str] | None = None) -> int:
                 previous[sig] = signal.signal(sig, _on_signal)
     except ValueError:  # not the main thread (e.g. called from a worker): keep the defaults
         pass
+    for name in ("stdout", "stderr"):  # closed (`2>&-`): Python sets None; write nowhere
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     try:
         return _dispatch(argv)
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    except OSError as e:  # printing to a full disk (`> /dev/full`): what compare cannot blame
+        _silence_stdout()  # on its --out (it has said so itself)
+        print(f"python -m optlab {' '.join(argv[:1])}: error: cannot write the output: "
+              f"{e.strerror or e}; free space where stdout goes, or use --out", file=sys.stderr)
+        return 2
     except Exception:
         if not _SIGNALLED:
             raise

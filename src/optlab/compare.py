@@ -514,7 +514,7 @@ class _Log:
         stream = sys.stderr if self.tty else sys.stdout
         try:
             print(msg, file=stream, flush=True)
-        except (BrokenPipeError, ValueError):  # a closed pipe (`| head -1`): keep training
+        except (OSError, ValueError):  # a closed pipe (`| head -1`), a full disk: keep training
             self.quiet = True
             silence_stream(stream)
 
