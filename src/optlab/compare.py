@@ -189,6 +189,12 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
                 raise ConfigError(str(e)) from None
     if cfg.dataset not in ("mnist", "fashion-mnist", "synthetic"):
         raise ConfigError(f"--dataset {cfg.dataset}: choose mnist, fashion-mnist or synthetic")
+    from .data import DataError, check_data_dir
+
+    try:
+        check_data_dir(cfg.data_dir)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
     if cfg.preset == "tuned" and cfg.grid is None:
