@@ -35,6 +35,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -284,7 +285,9 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
         name = _cpu_name()
     prog = "python -m optlab" if Path(sys.argv[0]).name in ("__main__.py", "-m") else sys.argv[0]
     return {
-        "command": " ".join([prog, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        # quoted as a shell would need it, so that the recorded command reruns as it ran
+        "command": " ".join([prog, shlex.join(sys.argv[1:])]).strip()
+        if sys.argv and sys.argv[0] else None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "python": platform.python_version(),
