@@ -111,6 +111,21 @@ def test_rerun_into_a_directory_with_results_refuses_unless_forced(tmp_path, cap
     assert "give one of the two" in _one_line_error(capsys)
 
 
+def test_a_second_force_keeps_the_first_backup(tmp_path, capsys):
+    """Each --force keeps the file it replaces: a second one used to overwrite
+    results.json.bak, losing the runs the first one had kept."""
+    out = tmp_path / "r"
+    base = ["compare", *SMALL, "--optimizers", "adam", "--epochs", "1", "--seeds", "1",
+            "--out", str(out)]
+    texts = []
+    for lr in ("0.001", "0.01", "0.1"):
+        assert _run([*base, "--lr", lr, "--force"]) == 0
+        texts.append((out / "results.json").read_text())
+    assert (out / "results.json.bak").read_text() == texts[0]
+    assert (out / "results.json.bak2").read_text() == texts[1]
+    assert _doc(out)["runs"][0]["hparams"]["lr"] == 0.1
+
+
 def test_the_results_file_refuses_to_drop_a_finished_run(tmp_path):
     """The guard under every save: whatever the run loop does, a write that would lose a
     finished run of the file on disk is refused and the file is left as it was."""

@@ -178,7 +178,8 @@ def compare_parser() -> argparse.ArgumentParser:
                         "continue unfinished ones from their last epoch, run the others")
     p.add_argument("--force", action="store_true",
                    help="start over in a DIR that holds results (they are kept as "
-                        "DIR/results.json.bak); without it such a DIR is refused")
+                        "DIR/results.json.bak, or .bak2, ... when that is taken); without it "
+                        "such a DIR is refused")
     p.add_argument("--threads", type=_int, default=None,
                    help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
                         "the machine is busy; never more than the cores)")

@@ -13,7 +13,8 @@ on the CPU).
 Nothing finished is ever lost: the directory is locked while a run writes into it (``OUT/.lock``
 holds the PID), a file is never rewritten with fewer finished runs than it had, and a run into
 a directory that holds results refuses unless it resumes them (same configuration) or is
-forced (``force=True``; the old file is kept as ``results.json.bak``).
+forced (``force=True``; the old file is kept as ``results.json.bak``, or ``.bak2``,
+``.bak3``... when an earlier one is there).
 
 Presets (explicit settings override them):
 
@@ -367,6 +368,16 @@ class OutputDir:
             p.unlink(missing_ok=True)
 
 
+def _free_backup_name(path: Path) -> Path:
+    """``results.json.bak``, or ``results.json.bak2``, ``.bak3``... when taken: a second
+    ``--force`` must not replace the runs the first one kept."""
+    candidate, n = path.with_name(path.name + ".bak"), 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak{n}")
+    return candidate
+
+
 class ResultsFile:
     """``results.json`` + ``results.csv`` in a locked :class:`OutputDir`, rewritten atomically
     on every save, never with fewer finished runs than the file had.
@@ -398,7 +409,7 @@ class ResultsFile:
                 raise ConfigError(str(e)) from None
             old = None
         if force:
-            self.backup = self.json_path.with_name("results.json.bak")
+            self.backup = _free_backup_name(self.json_path)
             os.replace(self.json_path, self.backup)
             out.remove_checkpoints()
             self.on_disk = set()
