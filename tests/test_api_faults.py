@@ -165,3 +165,18 @@ def test_top_hessian_eigenvalue_checks_its_inputs_first(small_mlp_batch, change,
         top_hessian_eigenvalue(*change(*small_mlp_batch), max_iter=2)
     assert fragment in str(err.value), str(err.value)
     assert top_hessian_eigenvalue(*small_mlp_batch, max_iter=3).iterations >= 1  # valid: runs
+
+
+def test_make_optimizer_refuses_a_rate_that_is_zero_in_the_parameters_dtype():
+    """lr=1e-320 is positive as a Python float but 0 in float32: nothing would train (the CLI
+    already refuses it; the API used to accept it and leave the weights unchanged)."""
+    import torch
+
+    p32 = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match="is 0 in torch.float32"):
+        optlab.make_optimizer("sgd", [p32], lr=1e-320)
+    p64 = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = optlab.make_optimizer("sgd", [p64], lr=1e-320)  # representable in float64: allowed
+    p64.grad = torch.full_like(p64, 2.0**60)
+    opt.step()
+    assert bool((p64.detach() < 0).all())  # it moved
