@@ -276,6 +276,39 @@ def test_out_that_is_a_file_or_under_a_file_is_one_line(tmp_path, capsys):
         assert rc == 2 and fragment in _one_line_error(capsys)
 
 
+def test_out_that_is_a_dangling_or_looping_link_names_the_link(tmp_path, capsys):
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name in ("dangling", "loop"):
+        assert _run(["compare", *SMALL, "--epochs", "1", "--out", str(tmp_path / name)]) == 2
+        err = _one_line_error(capsys)
+        assert "is a link to" in err and "File exists" not in err, err
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["compare", "--preset", "paper", "--preset", "tuned"], "--preset given twice"),
+    (["compare", "--epochs", "1", "--epochs", "2"], "--epochs given twice (1 and 2)"),
+    (["compare", "--out", "a", "--out", "b"], "--out given twice"),
+    (["data", "download", "--dataset", "mnist", "--dataset", "fashion-mnist"],
+     "--dataset given twice"),
+])
+def test_an_option_given_twice_with_different_values_is_refused(argv, fragment, tmp_path,
+                                                                 monkeypatch, capsys):
+    """argparse keeps the last value and drops the other without a word (as --lr did)."""
+    monkeypatch.chdir(tmp_path)
+    assert _run(argv) == 2
+    assert fragment in _one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_repeated_with_the_same_value_is_fine(tmp_path):
+    out = tmp_path / "r"
+    assert _run(["compare", *SMALL, "--optimizers", "adam", "--seeds", "1", "--epochs", "1",
+                 "--epochs=1", "--out", str(out)]) == 0
+    assert _doc(out)["config"]["epochs"] == 1
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_out_read_only_is_one_line(tmp_path, capsys):
     ro = tmp_path / "ro"

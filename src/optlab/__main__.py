@@ -48,8 +48,33 @@ commands:
 """
 
 
+class _StoreOnce(argparse._StoreAction):
+    """``store``, but an option given twice with different values is an error (argparse would
+    keep the last one and drop the other without a word: ``--preset paper --preset tuned``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        seen = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in seen and seen[self.dest] != values:
+            parser.error(f"{option_string} given twice ({seen[self.dest]} and {values}); "
+                         "give it once")
+        seen[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is one line (``prog: error: message``) and exit status 2."""
+    """argparse, but an error is one line (``prog: error: message``) and exit status 2, and an
+    option given twice with different values is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
+    def parse_args(self, *args: Any, **kwargs: Any) -> argparse.Namespace:  # type: ignore[override]
+        ns = super().parse_args(*args, **kwargs)
+        ns.__dict__.pop("_given_once", None)
+        return ns
 
     def error(self, message: str) -> NoReturn:
         _fail(f"{self.prog}: error: {message}")

@@ -327,6 +327,9 @@ class OutputDir:
             raise ConfigError("--out is empty; give a directory, e.g. --out runs/compare")
         self.path = Path(text).expanduser()
         what = f"--out {self.path}"
+        if self.path.is_symlink() and not self.path.exists():
+            raise ConfigError(f"{what} is a link to {os.readlink(self.path)}, which does not "
+                              "exist (or the link loops); give a directory, or fix the link")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{what} is a file, not a directory; give a directory (it is "
                               "created if missing)")
