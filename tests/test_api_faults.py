@@ -105,3 +105,78 @@ def test_plots_label_unfinished_seeds_and_leave_them_out():
     assert c.label == "adam (1/3 unfinished)"
     assert c.unfinished_seeds == [2] and sorted(c.seeds) == [0, 1]
     assert sorted(c.final("test_acc")) == [0.5, 0.7]
+
+
+@pytest.mark.parametrize("call,fragment", [
+    (lambda: optlab.conventions.hparams_for("nope"), "unknown optimizer 'nope'"),
+    (lambda: optlab.conventions.hparams_for("adam", lr=float("nan")), "lr must be in"),
+    (lambda: optlab.conventions.hparams_for("adam", lr="0.1"), "not text"),
+    (lambda: optlab.conventions.hparams_for("adam", bogus=1), "unknown hyperparameter 'bogus'"),
+    (lambda: optlab.resolve_hparams("sgd", lr=True), "lr must be a number"),
+    (lambda: optlab.trajectory("sgd", "rosenbrock", [np.nan, 0.0], steps=5), "x0 must be finite"),
+    (lambda: optlab.trajectory("sgd", "rosenbrock", np.zeros((0, 2)), steps=5), "N >= 1"),
+    (lambda: optlab.trajectory("sgd", "rosenbrock", steps=float("nan")), "steps must be"),
+    (lambda: optlab.schedules.parse_schedule("cosine:total=10,total=20", 0.1), "given twice"),
+    (lambda: optlab.schedules.parse_schedule(None, 0.1), "give the schedule as text"),
+    (lambda: optlab.stats.binomial_se(0.5, 10.5), "n must be an integer"),
+    (lambda: optlab.stats.binomial_se(0.5, float("nan")), "n must be an integer"),
+])
+def test_bad_arguments_are_refused_in_one_line_not_accepted_or_crashing(call, fragment):
+    """Each of these used to be accepted silently (conventions, a bool lr, a NaN start
+    reported as a divergence, a repeated schedule key, a fractional count) or to fail deep
+    inside numpy."""
+    with pytest.raises((ValueError, TypeError)) as err:
+        call()
+    assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_conventions_still_give_the_keras_values():
+    assert optlab.conventions.hparams_for("adam", "keras", lr=0.01) == {
+        "eps": 1e-7, "eps_hat": True, "lr": 0.01}
+
+
+@pytest.fixture(scope="module")
+def small_mlp_batch():
+    import torch
+
+    from optlab import mlp
+
+    g = torch.Generator().manual_seed(0)
+    return mlp.init_flat(0), torch.rand(8, 784, generator=g), torch.randint(0, 10, (8,),
+                                                                             generator=g)
+
+
+@pytest.mark.parametrize("change,fragment", [
+    (lambda f, x, y: (f[:10], x, y), "flat must have shape"),
+    (lambda f, x, y: (f, x[:, :10], y), "x must have shape (batch, 784)"),
+    (lambda f, x, y: (f, x, y[:3]), "one label per row"),
+    (lambda f, x, y: (f, x, y * 0 + 10), "class labels in 0 .. 9"),
+    (lambda f, x, y: (f, x[:0], y[:0]), "the batch is empty"),
+    (lambda f, x, y: (f * float("nan"), x, y), "NaN or inf"),
+    (lambda f, x, y: (f.double(), x, y), "same dtype"),
+    (lambda f, x, y: (f.numpy(), x, y), "must be a torch.Tensor"),
+])
+def test_top_hessian_eigenvalue_checks_its_inputs_first(small_mlp_batch, change, fragment):
+    """Used to end in torch's RuntimeError/IndexError from inside the HVP, or (empty batch)
+    to return 0.0 as if it were an eigenvalue."""
+    from optlab.curvature import top_hessian_eigenvalue
+
+    with pytest.raises((ValueError, TypeError)) as err:
+        top_hessian_eigenvalue(*change(*small_mlp_batch), max_iter=2)
+    assert fragment in str(err.value), str(err.value)
+    assert top_hessian_eigenvalue(*small_mlp_batch, max_iter=3).iterations >= 1  # valid: runs
+
+
+def test_make_optimizer_refuses_a_rate_that_is_zero_in_the_parameters_dtype():
+    """lr=1e-320 is positive as a Python float but 0 in float32: nothing would train (the CLI
+    already refuses it; the API used to accept it and leave the weights unchanged)."""
+    import torch
+
+    p32 = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match="is 0 in torch.float32"):
+        optlab.make_optimizer("sgd", [p32], lr=1e-320)
+    p64 = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = optlab.make_optimizer("sgd", [p64], lr=1e-320)  # representable in float64: allowed
+    p64.grad = torch.full_like(p64, 2.0**60)
+    opt.step()
+    assert bool((p64.detach() < 0).all())  # it moved

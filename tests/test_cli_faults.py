@@ -111,6 +111,21 @@ def test_rerun_into_a_directory_with_results_refuses_unless_forced(tmp_path, cap
     assert "give one of the two" in _one_line_error(capsys)
 
 
+def test_a_second_force_keeps_the_first_backup(tmp_path, capsys):
+    """Each --force keeps the file it replaces: a second one used to overwrite
+    results.json.bak, losing the runs the first one had kept."""
+    out = tmp_path / "r"
+    base = ["compare", *SMALL, "--optimizers", "adam", "--epochs", "1", "--seeds", "1",
+            "--out", str(out)]
+    texts = []
+    for lr in ("0.001", "0.01", "0.1"):
+        assert _run([*base, "--lr", lr, "--force"]) == 0
+        texts.append((out / "results.json").read_text())
+    assert (out / "results.json.bak").read_text() == texts[0]
+    assert (out / "results.json.bak2").read_text() == texts[1]
+    assert _doc(out)["runs"][0]["hparams"]["lr"] == 0.1
+
+
 def test_the_results_file_refuses_to_drop_a_finished_run(tmp_path):
     """The guard under every save: whatever the run loop does, a write that would lose a
     finished run of the file on disk is refused and the file is left as it was."""
@@ -261,6 +276,39 @@ def test_out_that_is_a_file_or_under_a_file_is_one_line(tmp_path, capsys):
         assert rc == 2 and fragment in _one_line_error(capsys)
 
 
+def test_out_that_is_a_dangling_or_looping_link_names_the_link(tmp_path, capsys):
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name in ("dangling", "loop"):
+        assert _run(["compare", *SMALL, "--epochs", "1", "--out", str(tmp_path / name)]) == 2
+        err = _one_line_error(capsys)
+        assert "is a link to" in err and "File exists" not in err, err
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["compare", "--preset", "paper", "--preset", "tuned"], "--preset given twice"),
+    (["compare", "--epochs", "1", "--epochs", "2"], "--epochs given twice (1 and 2)"),
+    (["compare", "--out", "a", "--out", "b"], "--out given twice"),
+    (["data", "download", "--dataset", "mnist", "--dataset", "fashion-mnist"],
+     "--dataset given twice"),
+])
+def test_an_option_given_twice_with_different_values_is_refused(argv, fragment, tmp_path,
+                                                                 monkeypatch, capsys):
+    """argparse keeps the last value and drops the other without a word (as --lr did)."""
+    monkeypatch.chdir(tmp_path)
+    assert _run(argv) == 2
+    assert fragment in _one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_repeated_with_the_same_value_is_fine(tmp_path):
+    out = tmp_path / "r"
+    assert _run(["compare", *SMALL, "--optimizers", "adam", "--seeds", "1", "--epochs", "1",
+                 "--epochs=1", "--out", str(out)]) == 0
+    assert _doc(out)["config"]["epochs"] == 1
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_out_read_only_is_one_line(tmp_path, capsys):
     ro = tmp_path / "ro"
@@ -313,6 +361,110 @@ def test_damaged_results_file_is_one_line_for_resume_and_summary(content, fragme
     assert _run(["summary", str(out)]) == 2
     err = _one_line_error(capsys)
     assert fragment in err, err
+
+
+def _good_doc(tmp_path_factory=None) -> dict:
+    """A well-formed results document, as compare writes it (one finished run)."""
+    return {"provenance": {"command": "python -m optlab compare", "load_average_at_start": [1.0]},
+            "config": {"preset": "paper"},
+            "runs": [{"phase": "final", "variant": None, "optimizer": "adam",
+                      "hparams": {"lr": 0.001}, "seed": 0, "status": "ok",
+                      "epochs": [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5,
+                                  "test_loss": 1.1, "test_acc": 0.4, "seconds": 0.1}]}]}
+
+
+def _edit(doc: dict, path: str, value) -> str:
+    """``doc`` as JSON text with the value at ``path`` (keys and indices split on '/')
+    replaced."""
+    doc = json.loads(json.dumps(doc))
+    *parents, last = path.split("/")
+    node = doc
+    for k in parents:
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    node[int(last) if isinstance(node, list) else last] = value
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    (_edit(_good_doc(), "runs/0/epochs/0/test_acc", float("nan")), "holds NaN"),
+    (_edit(_good_doc(), "runs/0/epochs/0/test_acc", "high"), "'test_acc' that is not a number"),
+    (_edit(_good_doc(), "runs/0/status", "weird"), "status 'weird'"),
+    (_edit(_good_doc(), "runs/0/hparams/lr", "fast"), "'lr' that is not a number"),
+    (_edit(_good_doc(), "provenance/load_average_at_start", "x"), "'load_average_at_start'"),
+    ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    (_edit(_good_doc(), "selection", {"grid": {"adam": ["x"]}, "chosen_lr": {"adam": "y"},
+                                      "runs": []}), "a value summary cannot use"),
+])
+def test_a_hand_edited_or_foreign_results_file_is_one_line_not_a_traceback(text, fragment,
+                                                                            tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "results.json").write_text(text)
+    assert _run(["summary", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert fragment in err and str(out / "results.json") in err, err
+    if fragment != "a value summary cannot use":  # the reader's checks: compare refuses too
+        assert _run(["compare", *SMALL, "--epochs", "1", "--out", str(out), "--resume"]) == 2
+        assert fragment in _one_line_error(capsys)
+        assert (out / "results.json").read_text() == text  # left as it was
+
+
+def test_the_reader_accepts_what_compare_writes():
+    from optlab.results import check_results_doc
+
+    doc = json.loads(json.dumps(_good_doc()))
+    assert check_results_doc(doc) is doc
+
+
+def test_summary_out_empty_is_one_line(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(_good_doc()))
+    assert _run(["summary", str(out), "--out", ""]) == 2
+    assert "--out is empty" in _one_line_error(capsys)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_on_a_full_disk_is_one_line_and_compare_keeps_training(tmp_path):
+    """``> /dev/full``: summary, data and the usage say so in one line (status 2); compare's
+    progress lines are not its product, so it trains and writes its results regardless."""
+    out = tmp_path / "r"
+    with open("/dev/full", "w") as full:
+        p = _spawn(["compare", "--dataset", "synthetic", "--no-compile", "--optimizers", "adam",
+                    "--epochs", "1", "--seeds", "1", "--out", str(out)], stdout=full)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and err == "", err
+        assert [r["status"] for r in _doc(out)["runs"]] == ["ok"]
+        for args in (["summary", str(out)], ["--help"]):
+            p = _spawn(args, stdout=full)
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 2, err
+            assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+            assert "No space left on device" in err, err
+
+
+def test_closed_stderr_still_trains(tmp_path):
+    """``2>&-``: Python starts with ``sys.stderr = None``; compare still does its work."""
+    out = tmp_path / "r"
+    p = subprocess.Popen([sys.executable, "-m", "optlab", "compare", *SMALL, "--optimizers",
+                          "adam", "--epochs", "1", "--seeds", "1", "--out", str(out)],
+                         env=_env(), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, close_fds=True,
+                         preexec_fn=lambda: os.close(2))
+    assert p.wait(timeout=120) == 0
+    assert [r["status"] for r in _doc(out)["runs"]] == ["ok"]
+
+
+def test_the_recorded_command_is_quoted_so_that_it_reruns(tmp_path, monkeypatch):
+    out = tmp_path / "a dir ✓"
+    argv = ["__main__.py", "compare", *SMALL, "--optimizers", "adam", "--epochs", "1",
+            "--seeds", "1", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert _run(argv[1:]) == 0
+    import shlex
+
+    command = _doc(out)["provenance"]["command"]
+    assert shlex.split(command)[3:] == argv[1:], command
 
 
 # --------------------------------------------------------------------------------------------

@@ -265,3 +265,18 @@ def test_data_command_errors_are_one_line(capsys):
     rc = _run(["data", "frobnicate"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "invalid choice: 'frobnicate'" in err
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["data", "verify", "--data-dir", ""], "--data-dir is empty"),
+    (["data", "download", "--data-dir", " "], "--data-dir is empty"),
+    (["data", "download", "--mirror", ""], "--mirror is empty"),
+    (["compare", "--dataset", "mnist", "--data-dir", "", "--out", "never"], "--data-dir is empty"),
+])
+def test_an_empty_data_dir_or_mirror_is_refused_not_taken_as_the_current_directory(
+        args, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert _run(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and fragment in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing created here (no ./mnist, no ./never)

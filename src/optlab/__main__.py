@@ -48,8 +48,33 @@ commands:
 """
 
 
+class _StoreOnce(argparse._StoreAction):
+    """``store``, but an option given twice with different values is an error (argparse would
+    keep the last one and drop the other without a word: ``--preset paper --preset tuned``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        seen = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in seen and seen[self.dest] != values:
+            parser.error(f"{option_string} given twice ({seen[self.dest]} and {values}); "
+                         "give it once")
+        seen[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is one line (``prog: error: message``) and exit status 2."""
+    """argparse, but an error is one line (``prog: error: message``) and exit status 2, and an
+    option given twice with different values is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
+    def parse_args(self, *args: Any, **kwargs: Any) -> argparse.Namespace:  # type: ignore[override]
+        ns = super().parse_args(*args, **kwargs)
+        ns.__dict__.pop("_given_once", None)
+        return ns
 
     def error(self, message: str) -> NoReturn:
         _fail(f"{self.prog}: error: {message}")
@@ -178,7 +203,8 @@ def compare_parser() -> argparse.ArgumentParser:
                         "continue unfinished ones from their last epoch, run the others")
     p.add_argument("--force", action="store_true",
                    help="start over in a DIR that holds results (they are kept as "
-                        "DIR/results.json.bak); without it such a DIR is refused")
+                        "DIR/results.json.bak, or .bak2, ... when that is taken); without it "
+                        "such a DIR is refused")
     p.add_argument("--threads", type=_int, default=None,
                    help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
                         "the machine is busy; never more than the cores)")
@@ -261,7 +287,7 @@ def _print(text: str) -> None:
 
     try:
         print(text, flush=True)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a closed pipe, a full disk: the results are on disk anyway
         silence_stream(sys.stdout)
 
 
@@ -301,6 +327,10 @@ def main_summary(argv: list[str]) -> int:
         except BrokenPipeError:
             _silence_stdout()
         return 0
+    if not args.out.strip():
+        _fail("python -m optlab summary: error: --out is empty; give a file, e.g. "
+              "--out results/SUMMARY.md, or leave --out out to print the tables")
+    args.out = os.path.expanduser(args.out)  # --out=~/x (no shell expansion), as compare does
     try:
         write_text_atomically(args.out, text)
     except OSError as e:
@@ -350,11 +380,19 @@ def main(argv: list[str] | None = None) -> int:
                 previous[sig] = signal.signal(sig, _on_signal)
     except ValueError:  # not the main thread (e.g. called from a worker): keep the defaults
         pass
+    for name in ("stdout", "stderr"):  # closed (`2>&-`): Python sets None; write nowhere
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     try:
         return _dispatch(argv)
     except BrokenPipeError:
         _silence_stdout()
         return 0
+    except OSError as e:  # printing to a full disk (`> /dev/full`): what compare cannot blame
+        _silence_stdout()  # on its --out (it has said so itself)
+        print(f"python -m optlab {' '.join(argv[:1])}: error: cannot write the output: "
+              f"{e.strerror or e}; free space where stdout goes, or use --out", file=sys.stderr)
+        return 2
     except Exception:
         if not _SIGNALLED:
             raise

@@ -13,7 +13,8 @@ on the CPU).
 Nothing finished is ever lost: the directory is locked while a run writes into it (``OUT/.lock``
 holds the PID), a file is never rewritten with fewer finished runs than it had, and a run into
 a directory that holds results refuses unless it resumes them (same configuration) or is
-forced (``force=True``; the old file is kept as ``results.json.bak``).
+forced (``force=True``; the old file is kept as ``results.json.bak``, or ``.bak2``,
+``.bak3``... when an earlier one is there).
 
 Presets (explicit settings override them):
 
@@ -35,6 +36,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -189,6 +191,12 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
                 raise ConfigError(str(e)) from None
     if cfg.dataset not in ("mnist", "fashion-mnist", "synthetic"):
         raise ConfigError(f"--dataset {cfg.dataset}: choose mnist, fashion-mnist or synthetic")
+    from .data import DataError, check_data_dir
+
+    try:
+        check_data_dir(cfg.data_dir)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
     if cfg.preset == "tuned" and cfg.grid is None:
@@ -278,7 +286,9 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
         name = _cpu_name()
     prog = "python -m optlab" if Path(sys.argv[0]).name in ("__main__.py", "-m") else sys.argv[0]
     return {
-        "command": " ".join([prog, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
+        # quoted as a shell would need it, so that the recorded command reruns as it ran
+        "command": " ".join([prog, shlex.join(sys.argv[1:])]).strip()
+        if sys.argv and sys.argv[0] else None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "python": platform.python_version(),
@@ -317,6 +327,9 @@ class OutputDir:
             raise ConfigError("--out is empty; give a directory, e.g. --out runs/compare")
         self.path = Path(text).expanduser()
         what = f"--out {self.path}"
+        if self.path.is_symlink() and not self.path.exists():
+            raise ConfigError(f"{what} is a link to {os.readlink(self.path)}, which does not "
+                              "exist (or the link loops); give a directory, or fix the link")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{what} is a file, not a directory; give a directory (it is "
                               "created if missing)")
@@ -358,6 +371,16 @@ class OutputDir:
             p.unlink(missing_ok=True)
 
 
+def _free_backup_name(path: Path) -> Path:
+    """``results.json.bak``, or ``results.json.bak2``, ``.bak3``... when taken: a second
+    ``--force`` must not replace the runs the first one kept."""
+    candidate, n = path.with_name(path.name + ".bak"), 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak{n}")
+    return candidate
+
+
 class ResultsFile:
     """``results.json`` + ``results.csv`` in a locked :class:`OutputDir`, rewritten atomically
     on every save, never with fewer finished runs than the file had.
@@ -389,7 +412,7 @@ class ResultsFile:
                 raise ConfigError(str(e)) from None
             old = None
         if force:
-            self.backup = self.json_path.with_name("results.json.bak")
+            self.backup = _free_backup_name(self.json_path)
             os.replace(self.json_path, self.backup)
             out.remove_checkpoints()
             self.on_disk = set()
@@ -514,7 +537,7 @@ class _Log:
         stream = sys.stderr if self.tty else sys.stdout
         try:
             print(msg, file=stream, flush=True)
-        except (BrokenPipeError, ValueError):  # a closed pipe (`| head -1`): keep training
+        except (OSError, ValueError):  # a closed pipe (`| head -1`), a full disk: keep training
             self.quiet = True
             silence_stream(stream)
 

@@ -52,8 +52,8 @@ INIT_FOR: Mapping[str, str] = {"pytorch": "pytorch", "keras": "glorot"}
 def hparams_for(rule: str, conventions: str = "pytorch", **explicit: Any) -> dict[str, Any]:
     """The hyperparameters ``rule`` gets under ``conventions``, overridden by ``explicit``.
 
-    Raises ``ValueError`` for an unknown convention, or for a rule that the convention does not
-    define."""
+    Raises ``ValueError`` for an unknown convention or rule, a rule that the convention does not
+    define, or a hyperparameter the rule does not take or a value out of its range."""
     table = CONVENTIONS.get(conventions)
     if table is None:
         raise ValueError(f"unknown conventions {conventions!r}; choose one of "
@@ -61,4 +61,8 @@ def hparams_for(rule: str, conventions: str = "pytorch", **explicit: Any) -> dic
     if conventions != "pytorch" and rule not in table:
         raise ValueError(f"{rule} has no {conventions} form in optlab; use conventions='pytorch' "
                          f"or one of {', '.join(table)}")
-    return {**table.get(rule, {}), **explicit}
+    from .rules import resolve_hparams  # unknown rule, unknown or bad value: ValueError
+
+    out = {**table.get(rule, {}), **explicit}
+    resolve_hparams(rule, **out)
+    return out

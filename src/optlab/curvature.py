@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -104,6 +105,38 @@ def top_hessian_eigenvalue(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                            tol: float = 1e-4, seed: int = 0) -> EigenEstimate:
     """Top eigenvalue of the Hessian of one MLP's mean cross-entropy on ``(x, y)`` (pass the full
     training set, or say which batch you used: the value depends on it)."""
+    _check_mlp_inputs(flat, x, y, sizes)
+    if not (tol >= 0):
+        raise ValueError(f"top_hessian_eigenvalue: tol must be >= 0; got {tol}")
     hvp = mlp_loss_hvp(flat, x, y, sizes)
     return top_eigenvalue(hvp, flat.numel(), max_iter=max_iter, tol=tol, seed=seed,
                           dtype=flat.dtype, device=flat.device)
+
+
+def _check_mlp_inputs(flat: Any, x: Any, y: Any, sizes: tuple[int, ...]) -> None:
+    """One-line ``ValueError`` / ``TypeError`` for inputs the MLP's loss cannot take."""
+    where = "top_hessian_eigenvalue"
+    for name, t in (("flat", flat), ("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{where}: {name} must be a torch.Tensor; got {type(t).__name__} "
+                            f"(use torch.as_tensor({name}))")
+    n_params = mlp.n_params(sizes)
+    if flat.shape != (n_params,):
+        raise ValueError(f"{where}: flat must have shape ({n_params},) for layer sizes {sizes}; "
+                         f"got {tuple(flat.shape)}")
+    if x.ndim != 2 or x.shape[1] != sizes[0]:
+        raise ValueError(f"{where}: x must have shape (batch, {sizes[0]}); got {tuple(x.shape)}")
+    if x.dtype != flat.dtype:
+        raise ValueError(f"{where}: x is {x.dtype} but flat is {flat.dtype}; give both the "
+                         "same dtype")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{where}: y must have shape ({x.shape[0]},), one label per row of x; "
+                         f"got {tuple(y.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{where}: the batch is empty; give at least one example")
+    if y.dtype.is_floating_point or y.dtype == torch.bool or int(y.min()) < 0 or int(
+            y.max()) >= sizes[-1]:
+        raise ValueError(f"{where}: y must hold integer class labels in 0 .. {sizes[-1] - 1}")
+    if not bool(torch.isfinite(flat).all()):
+        raise ValueError(f"{where}: flat holds NaN or inf (a diverged model?); its Hessian "
+                         "is not defined")

@@ -345,9 +345,18 @@ def _is_searchable_dir(directory: Path) -> bool | str:
     return True
 
 
+def check_data_dir(data_dir: str | os.PathLike | None) -> None:
+    """:class:`DataError` for an empty ``--data-dir`` (``Path("")`` would quietly mean the
+    current directory here and the user cache elsewhere)."""
+    if data_dir is not None and not os.fspath(data_dir).strip():
+        raise DataError("--data-dir is empty; give a directory, or leave --data-dir out to use "
+                        "$OPTLAB_DATA_DIR and the usual places")
+
+
 def _candidates(spec: DatasetSpec, data_dir: str | os.PathLike | None
                 ) -> list[tuple[Path, str, bool]]:
     """(directory, how it was found, holds the files directly) in search order."""
+    check_data_dir(data_dir)
     if data_dir is not None:
         d = Path(data_dir).expanduser()
         return [(d / spec.name, "--data-dir", False), (d, "--data-dir", True)]
@@ -825,6 +834,9 @@ def verify_report(name: str | None = None, data_dir: str | os.PathLike | None = 
 
 def _mirror_url(text: str) -> str:
     """A ``--mirror`` as a URL: URLs as they are, an existing local directory as ``file://``."""
+    if not text.strip():
+        raise DataError("--mirror is empty; give a URL (https://..., file:///dir/) or a local "
+                        "directory, or leave --mirror out to use the built-in mirrors")
     if "://" in text:
         return text
     path = Path(text).expanduser()
@@ -865,7 +877,7 @@ def main_data(argv: list[str]) -> int:
                         help="give up on a mirror after this long for one file, or when it "
                              "sends less than 4 KiB/s after 20 s (default: 600)")
     args = parser.parse_args(argv)
-
+    check_data_dir(args.data_dir)
     if args.command == "verify":
         ok, lines = verify_report(args.dataset, args.data_dir)
         print("\n".join(lines))

@@ -18,6 +18,7 @@ __all__ = ["ResultsFormatError", "FINISHED", "check_results_doc", "finished_runs
 
 #: Statuses of a run that will not change any more (``"running"`` is the only other one).
 FINISHED = ("ok", "diverged")
+STATUSES = (*FINISHED, "running")
 
 _FOREIGN = ("it is likely from an interrupted or foreign run: move it away (or give another "
             "--out); compare --force keeps it as results.json.bak and starts over")
@@ -41,10 +42,26 @@ def _check_run(run: Any, where: str) -> str | None:
             return f"{where} has no {kind.__name__} {key!r}"
     if not isinstance(run.get("seed"), int) or isinstance(run.get("seed"), bool):
         return f"{where} has no integer 'seed'"
+    if run["status"] not in STATUSES:
+        return f"{where} has status {run['status']!r}, not one of {', '.join(STATUSES)}"
+    if not _is_number_or_none(run["hparams"].get("lr")):
+        return f"{where} has a 'lr' that is not a number"
     for j, e in enumerate(run["epochs"]):
         if not isinstance(e, dict):
             return f"{where} epoch {j + 1} is {type(e).__name__}, not an object"
+        for key in NUMBERS:
+            if not _is_number_or_none(e.get(key)):
+                return f"{where} epoch {j + 1} has a {key!r} that is not a number"
     return None
+
+
+#: The per-epoch values that the readers (summary, plots) compute with: numbers or null.
+NUMBERS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+           "seconds", "grad_evals", "examples", "epochs_of_gradients")
+
+
+def _is_number_or_none(x: Any) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
 
 
 def check_results_doc(doc: Any, label: str = "results.json") -> dict[str, Any]:
@@ -60,6 +77,8 @@ def check_results_doc(doc: Any, label: str = "results.json") -> dict[str, Any]:
         problem = "its 'config' is not an object"
     elif not isinstance(doc.get("provenance", {}), dict):
         problem = "its 'provenance' is not an object"
+    elif not _is_load_average(doc.get("provenance", {}).get("load_average_at_start")):
+        problem = "its provenance's 'load_average_at_start' is not a list of numbers"
     elif not isinstance(doc.get("selection", {}), dict) or not isinstance(
             doc.get("selection", {}).get("runs", []), list):
         problem = "its 'selection' is not an object with a list of 'runs'"
@@ -78,6 +97,19 @@ def check_results_doc(doc: Any, label: str = "results.json") -> dict[str, Any]:
     return doc
 
 
+def _is_load_average(x: Any) -> bool:
+    return x is None or (isinstance(x, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in x))
+
+
+class _NotJSONConstant(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSONConstant(name)
+
+
 def read_results_doc(path: str | os.PathLike) -> dict[str, Any]:
     """The checked document of the results file ``path`` (not a directory)."""
     p = Path(path)
@@ -91,10 +123,16 @@ def read_results_doc(path: str | os.PathLike) -> dict[str, Any]:
     if not text.strip():
         raise ResultsFormatError(f"{p} is empty; {_FOREIGN}")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant)  # NaN, Infinity: not from compare
+    except _NotJSONConstant as e:
+        raise ResultsFormatError(f"{p} is not a results.json of python -m optlab compare (it "
+                                 f"holds {e}, which compare never writes); {_FOREIGN}") from None
     except ValueError as e:
         raise ResultsFormatError(f"{p} is not valid JSON ({str(e).splitlines()[0]}; "
                                  f"{len(text):,} characters, truncated?); {_FOREIGN}") from None
+    except RecursionError:
+        raise ResultsFormatError(f"{p} is not a results.json of python -m optlab compare (it "
+                                 f"nests too deeply to read); {_FOREIGN}") from None
     return check_results_doc(doc, str(p))
 
 

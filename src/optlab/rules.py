@@ -652,7 +652,9 @@ def _reject_text(rule: str, key: str, value: Any) -> None:
 def _check_value(rule: str, key: str, value: Any) -> None:
     _reject_text(rule, key, value)
     rng = _RANGES.get(key)
-    if rng is None or isinstance(value, bool):
+    if rng is not None and isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{rule}: {key} must be a number in {rng}, not {value}")
+    if rng is None:
         return
     if key == "betas":
         try:

@@ -176,6 +176,9 @@ def _number(text: str) -> float | int:
 def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
     """``"cosine:total=18750,lr_min=0"`` (the CLI's ``--schedule``) at base rate ``lr``, wrapped in
     a linear warmup of ``warmup_steps`` updates when that is > 0."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse_schedule: give the schedule as text such as "
+                        f"'cosine:total=18750'; got {text!r}")
     name, _, rest = text.partition(":")
     cls = SCHEDULES.get(name.strip())
     if cls is None:
@@ -187,6 +190,8 @@ def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
         if not eq or key not in allowed:
             raise ValueError(f"schedule {name}: expected key=value with key in "
                              f"{', '.join(sorted(allowed)) or '(none)'}; got {item!r}")
+        if key in params:
+            raise ValueError(f"schedule {name}: {key} given twice; give it once")
         try:
             params[key] = _number(value)
         except ValueError:

@@ -88,8 +88,9 @@ def binomial_se(accuracy: float, n: int) -> float:
     """Standard error of an accuracy measured on ``n`` independent examples."""
     if not 0 <= accuracy <= 1:
         raise ValueError(f"binomial_se: accuracy must be in [0, 1]; got {accuracy}")
-    if n < 1:
-        raise ValueError(f"binomial_se: n must be >= 1; got {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"binomial_se: n must be an integer >= 1 (a count of examples); "
+                         f"got {n!r}")
     return math.sqrt(accuracy * (1 - accuracy) / n)
 
 

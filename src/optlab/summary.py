@@ -358,7 +358,17 @@ def summarize(paths: Sequence[str | os.PathLike]) -> str:
     if not paths:
         raise SummaryError("give at least one results.json or directory holding one")
     docs = [(str(p), read_results(p)) for p in paths]  # read all first: fail before rendering
-    sections = [summarize_doc(doc, source=_source_name(p)) for p, doc in docs]
+    sections = []
+    for p, doc in docs:
+        try:
+            sections.append(summarize_doc(doc, source=_source_name(p)))
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+            # a section the reader does not check (selection, budgets) edited or foreign
+            why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else '?'}"
+            raise SummaryError(f"{_source_name(p)} has a value summary cannot use ({why}); "
+                               "it was likely "
+                               "edited by hand or written by another program: regenerate it "
+                               "with python -m optlab compare") from None
     return HEADER + "\n" + "\n".join(sections)
 
 

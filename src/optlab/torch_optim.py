@@ -24,6 +24,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:  # per-group overrides are validated too
             resolve_hparams(rule, **{k: group[k] for k in self.rule.defaults})
+            _refuse_a_rate_that_is_zero_in(group, rule)
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
@@ -62,3 +63,16 @@ def make_optimizer(name: str, params: Iterable[Any], **hparams: Any) -> torch.op
     if name not in RULES:
         raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
     return RuleOptimizer(params, name, **hparams)
+
+
+def _refuse_a_rate_that_is_zero_in(group: dict[str, Any], rule: str) -> None:
+    """A positive ``lr`` that rounds to 0 in the parameters' dtype (``1e-320`` in float32)
+    would train nothing while looking valid: ``ValueError`` naming the smallest usable rate."""
+    lr = group.get("lr")
+    if not isinstance(lr, (int, float)):
+        return
+    for p in group["params"]:
+        if p.dtype.is_floating_point and lr > 0 and torch.tensor(lr, dtype=p.dtype) == 0:
+            tiny = torch.finfo(p.dtype).tiny
+            raise ValueError(f"{rule}: lr {lr:g} is 0 in {p.dtype} (the parameters' type), so "
+                             f"nothing would train; give lr >= {tiny:.3g}")

@@ -308,7 +308,8 @@ def trajectory(
     """
     rule = get_rule(name)
     surf = get_surface(surface)
-    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+    if (isinstance(steps, bool) or not isinstance(steps, (int, float, np.integer, np.floating))
+            or not np.isfinite(steps) or int(steps) != steps or steps < 0):
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
     steps = int(steps)
     if not (escape_factor > 0):
@@ -317,8 +318,11 @@ def trajectory(
     start = np.asarray(surf.start if x0 is None else _to_numpy(x0), dtype=float)
     if start.ndim == 1:
         start = start[None]
-    if start.ndim != 2 or start.shape[1] != 2:
-        raise ValueError(f"x0 must have shape (2,) or (N, 2); got {np.shape(x0)}")
+    if start.ndim != 2 or start.shape[1] != 2 or start.shape[0] == 0:
+        raise ValueError(f"x0 must have shape (2,) or (N, 2) with N >= 1; got {np.shape(x0)}")
+    if not np.all(np.isfinite(start)):
+        raise ValueError(f"x0 must be finite (a start, not a diverged point); got "
+                         f"{start[~np.isfinite(start).all(axis=1)][0].tolist()}")
 
     values = _split_hparams(hparams)
     noise_v = _as_sweep("noise", noise)
