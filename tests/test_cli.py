@@ -180,3 +180,49 @@ def test_unfinished_runs_are_not_counted_as_diverged(tmp_path):
     doc["runs"].append(running)
     curve = plots.load_results(doc).curve("adam")
     assert curve.diverged_seeds == [] and "diverged" not in curve.label
+
+
+def test_keras_conventions_are_applied_and_recorded(tmp_path):
+    """--conventions keras: Keras 3's hyperparameters reach the rules, Glorot weights start the
+    network, and both are recorded; --init overrides the initialization alone."""
+    import torch
+
+    from optlab import engine, mlp
+    from optlab.data import synthetic_dataset
+
+    runs = {}
+    for conv, init in (("pytorch", None), ("keras", None), ("keras", "pytorch")):
+        out = tmp_path / f"{conv}-{init}"
+        args = ["compare", *SMALL, "--seeds", "1", "--no-compile", "--optimizers",
+                "adagrad,adam", "--conventions", conv, "--out", str(out)]
+        assert _run(args + (["--init", init] if init else [])) == 0
+        doc = json.loads((out / "results.json").read_text())
+        assert doc["config"]["conventions"] == conv
+        assert doc["config"]["init"] == init or (init is None and doc["config"]["init"] == (
+            "glorot" if conv == "keras" else "pytorch"))
+        runs[conv, init] = {r["optimizer"]: r for r in doc["runs"]}
+    keras = runs["keras", None]
+    assert keras["adagrad"]["hparams"]["initial_accumulator_value"] == 0.1
+    assert keras["adagrad"]["hparams"]["eps_inside_sqrt"] is True
+    assert keras["adam"]["hparams"]["eps_hat"] is True and keras["adam"]["hparams"]["eps"] == 1e-7
+    assert runs["pytorch", None]["adam"]["hparams"]["eps_hat"] is False
+
+    def final_loss(r):
+        return r["epochs"][-1]["train_loss"]
+
+    # the same conventions from another init give other numbers; the init is the stack's
+    assert final_loss(keras["adam"]) != final_loss(runs["keras", "pytorch"]["adam"])
+    data = engine.prepare_data(synthetic_dataset(256, 64, seed=0))
+    spec = engine.ModelSpec("sgd", {"lr": 1e-3}, 0, "glorot")
+    with pytest.raises(ValueError, match="one init"):
+        engine.train_stack([spec, engine.ModelSpec("sgd", {"lr": 1e-3}, 0)], data, epochs=1)
+    assert torch.equal(mlp.init_flat(0, init="glorot"), mlp.init_flat(0, init="glorot"))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--conventions", "tf"], "invalid choice"),
+    (["--init", "xavier"], "invalid choice"),
+])
+def test_bad_conventions_exit_2(args, fragment, capsys):
+    assert _run(["compare", *SMALL, *args]) == 2
+    assert fragment in capsys.readouterr().err

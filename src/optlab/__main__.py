@@ -208,6 +208,13 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_int, default=None,
                    help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
                         "the machine is busy; never more than the cores)")
+    p.add_argument("--conventions", choices=("pytorch", "keras"), default=None,
+                   help="whose defaults fill the hyperparameters and the initialization: "
+                        "pytorch (torch.optim, nn.Linear; the default) or keras (Keras 3: "
+                        "RMSprop rho 0.9 and AdaGrad with eps 1e-7 inside the root, AdaGrad's "
+                        "accumulator from 0.1, Adam's eps-hat, Glorot-uniform weights)")
+    p.add_argument("--init", choices=("pytorch", "glorot", "he"), default=None,
+                   help="initial weights (default: the conventions' own); for ablations")
     p.add_argument("--no-compile", action="store_true",
                    help="run eagerly (default: torch.compile when the run is long enough to "
                         "repay it; CUDA graphs on CUDA)")
@@ -233,6 +240,7 @@ def main_compare(argv: list[str]) -> int:
         "batch_size": args.batch_size, "dataset": args.dataset, "data_dir": args.data_dir,
         "device": args.device, "threads": args.threads,
         "compile": False if args.no_compile else None,
+        "conventions": args.conventions, "init": args.init,
     }
     if args.lr is not None and "*" not in args.lr:  # per-optimizer lrs extend the preset's
         base = compare.PRESETS[args.preset or "paper"].get("lr") or {}

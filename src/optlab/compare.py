@@ -116,6 +116,14 @@ class CompareConfig:
     grid: dict[str, list[float]] | None = None
     lbfgs_variants: list[dict[str, Any]] | None = None
     synthetic_size: tuple[int, int] = (2048, 512)
+    conventions: str = "pytorch"  # whose defaults fill the hyperparameters (optlab.conventions)
+    init: str | None = None  # the initial weights; None: the conventions' own (INIT_FOR)
+
+    def hparams_for(self, name: str, lr: float | None) -> dict[str, Any]:
+        """The hyperparameters ``name`` trains with: the conventions' defaults, then ``lr``."""
+        from .conventions import hparams_for
+
+        return hparams_for(name, self.conventions, **({"lr": lr} if lr is not None else {}))
 
     def lr_for(self, name: str) -> float | None:
         if not self.lr:
@@ -139,8 +147,21 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     base = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset].items()}
     base.update({k: v for k, v in overrides.items() if v is not None})
     cfg = CompareConfig(preset=preset, **base)
+    from .conventions import CONVENTIONS, INIT_FOR
+    from .mlp import INITS
     from .rules import OPTIMIZERS
 
+    if cfg.conventions not in CONVENTIONS:
+        raise ConfigError(f"--conventions: choose one of {', '.join(CONVENTIONS)}; "
+                          f"got {cfg.conventions!r}")
+    cfg.init = cfg.init or INIT_FOR[cfg.conventions]
+    if cfg.init not in INITS:
+        raise ConfigError(f"--init: choose one of {', '.join(INITS)}; got {cfg.init!r}")
+    if cfg.conventions != "pytorch":
+        for name in cfg.optimizers:
+            if name != "lbfgs" and name not in CONVENTIONS[cfg.conventions]:
+                raise ConfigError(f"--conventions {cfg.conventions}: optlab has no "
+                                  f"{cfg.conventions} form of {name}; use --conventions pytorch")
     if not cfg.optimizers:
         raise ConfigError("--optimizers: give at least one optimizer")
     for name in cfg.optimizers:
@@ -632,7 +653,7 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
 
 
 def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
-    return [ModelSpec(o, {"lr": lrs[o]} if lrs.get(o) is not None else {}, seed)
+    return [ModelSpec(o, cfg.hparams_for(o, lrs.get(o)), seed, cfg.init or "pytorch")
             for o in cfg.optimizers if o != "lbfgs"]
 
 
@@ -739,8 +760,8 @@ def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
     split = engine.prepare_data(dataset, device=device, val_size=val_size)
     seed = cfg.seeds[0]
     grid = cfg.grid or {}
-    specs = [ModelSpec(o, {"lr": lr}, seed) for o in cfg.optimizers if o in grid
-             for lr in grid[o]]
+    specs = [ModelSpec(o, cfg.hparams_for(o, lr), seed, cfg.init or "pytorch")
+             for o in cfg.optimizers if o in grid for lr in grid[o]]
     sel = res.doc.setdefault("selection", {})
     sel.update({"val_size": val_size, "train_size": split.n_train, "epochs": cfg.select_epochs,
                 "seed": seed, "grid": grid, "criterion": "val_acc after the last epoch"})
@@ -780,7 +801,7 @@ def _run_lbfgs(cfg, seed, data, res, log, interrupt, adam_seconds) -> None:
     threads = engine.set_threads(cfg.threads or 1)
     for v in variants:
         bs = v["batch_size"] or data.n_train
-        spec = ModelSpec("lbfgs", dict(v["hparams"]), seed)
+        spec = ModelSpec("lbfgs", dict(v["hparams"]), seed, cfg.init or "pytorch")
         probe = {"phase": "final", "variant": v["label"], "optimizer": "lbfgs",
                  "hparams": engine.jsonable(spec.hparams), "seed": seed}
         prev = res.finished(probe)

@@ -196,11 +196,12 @@ def data_generator(seed: int) -> torch.Generator:
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of a comparison: optimizer name, its hyperparameters (``torch.optim``
-    keywords, missing ones take the rule's defaults) and the seed."""
+    keywords, missing ones take the rule's defaults), the seed and the weight initialization."""
 
     optimizer: str
     hparams: dict[str, Any]
     seed: int
+    init: str = "pytorch"  # the initial weights' scheme (optlab.mlp.INITS)
 
     def resolved(self) -> dict[str, Any]:
         if self.optimizer == "lbfgs":
@@ -492,6 +493,10 @@ def train_stack(
     if len(seeds) != 1:
         raise ValueError(f"a stack shares one batch schedule, so one seed; got {sorted(seeds)}")
     seed = seeds.pop()
+    inits = {s.init for s in specs}
+    if len(inits) != 1:
+        raise ValueError(f"a stack starts from one network, so one init; got {sorted(inits)}")
+    init = inits.pop()
     if any(s.optimizer == "lbfgs" for s in specs):
         raise ValueError("lbfgs is not elementwise: train it with train_lbfgs")
     device = data.x_train.device
@@ -504,7 +509,8 @@ def train_stack(
     step_dtype = torch.float32 if device.type == "mps" else torch.float64
 
     # parameters: the seed's initial network, repeated K times (same init whatever optimizer)
-    flat = mlp.init_flat(seed, dtype=dtype, device=device).unsqueeze(0).repeat(k, 1).contiguous()
+    flat = mlp.init_flat(seed, dtype=dtype, device=device, init=init)
+    flat = flat.unsqueeze(0).repeat(k, 1).contiguous()
     groups: list[_Group] = []
     states, lrs = [], []
     i = 0
@@ -711,7 +717,8 @@ def train_lbfgs(
     if max_examples is None and max_seconds is None:
         raise ValueError("train_lbfgs needs max_examples or max_seconds")
     device = data.x_train.device
-    param = mlp.init_flat(spec.seed, dtype=dtype, device=device).requires_grad_(True)
+    param = mlp.init_flat(spec.seed, dtype=dtype, device=device, init=spec.init)
+    param.requires_grad_(True)
     opt = make_optimizer("lbfgs", [param], **spec.hparams)
     batch_size = min(batch_size, data.n_train)
     n_batches = data.n_train // batch_size
