@@ -340,6 +340,8 @@ def summarize_doc(doc: dict[str, Any], source: str = "results.json") -> str:
     cfg = doc.get("config") or {}
     prov = doc.get("provenance") or {}
     preset = cfg.get("preset") or "comparison"
+    if cfg.get("conventions"):  # files written before conventions existed used PyTorch's
+        preset += f", {cfg['conventions']} conventions, {cfg.get('init')} init"
     parts = [f"## {preset} (`{source}`)", "", provenance_line(prov), "", status_line(doc), ""]
     has_lbfgs = any(r.get("optimizer") == "lbfgs" for r in doc["runs"]) or "budgets" in doc
     if has_lbfgs:
