@@ -33,13 +33,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import chromium_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ("03-momentum.ipynb", "10-bfgs.ipynb")  # one first-order, one second-order chapter
-CHROMIUM = "/usr/bin/chromium"
 NEAR_CELLS = 3  # how far below its paragraph a quoted number may first be shown
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 GLUE_IMPORT = ("from myst_nb import glue", "from optlab.notebook import glue")  # the lead's sed
 GLUE_ROLE = re.compile(r"\{glue(?::text)?\}`([A-Za-z0-9_]+)")
 RENDERED_ROLE = re.compile(r"\{glue(?::text)?\}\s*([A-Za-z0-9_]+)")  # as JupyterLab shows one
@@ -48,13 +46,12 @@ RUN_ALL_TIMEOUT_S = 240
 
 
 def _skip_reason() -> str | None:
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} missing: `apt-get install chromium` (never `playwright install`)"
-    for module, package in (("playwright.sync_api", "playwright"), ("jupyterlab", "jupyterlab")):
-        try:
-            __import__(module)
-        except ImportError:
-            return f"{package} (PyPI) is not installed: `pip install -r requirements.txt`"
+    if chromium_missing():
+        return chromium_missing()
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        return "jupyterlab (PyPI) is not installed: `pip install -r requirements.txt`"
     return None
 
 
@@ -155,16 +152,6 @@ def _stop(server: subprocess.Popen, url: str, token: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 # The open notebook's code cells, from JupyterLab's own model: [execution count, error text].

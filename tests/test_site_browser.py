@@ -36,20 +36,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import chromium_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("OPTLAB_SITE_DIR", ROOT / "_build" / "html"))  # override: another build
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 #: name -> viewport; the test ids read "desktop" / "phone".
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 #: What may overflow sideways, by kind (checked at desktop width; folded cells unfolded first).
@@ -76,13 +66,7 @@ def _pages() -> list[str]:
 def _skip_reason() -> str | None:
     if not (HTML / "book" / "intro.html").is_file():
         return f"the book is not built ({HTML}/book/intro.html missing): run `make book`"
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"{CHROMIUM} missing: `apt-get install chromium` (never `playwright install`)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (PyPI) is not installed"
-    return None
+    return chromium_missing()
 
 
 SKIP = _skip_reason()
@@ -103,16 +87,6 @@ def site():
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _visit(browser, site: str, page_path: str, width: str = "desktop"):

@@ -412,51 +412,39 @@ def test_dashboard_refresh_is_fast_enough_for_a_slider(live):
     assert np.median(times) < 1000  # ms, on a loaded CI machine; ~30-60 ms on a quiet one
 
 
-def test_the_frame_slider_reads_out_its_value_in_a_browser_at_desktop_and_phone_width(tmp_path):
+def test_the_frame_slider_reads_out_its_value_in_a_browser_at_desktop_and_phone_width(
+        tmp_path, browser):
     """The labelled slider in Chromium (offline): the readout follows the slider and the
     play buttons, and nothing is wider than a 390 px phone."""
-    import os
-    import shutil
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(chromium):
-        pytest.skip("Chromium is not installed")
     out = widgets.sweep_animation("rosenbrock", ("adagrad", "rmsprop"), sweep="lr",
                                   values=[1e-3, 0.01, 0.1], steps=50)
     page_file = tmp_path / "slider.html"
     page_file.write_text('<!doctype html><meta charset="utf-8"><meta name="viewport" '
                          'content="width=device-width, initial-scale=1"><body '
                          f'style="margin: 0 16px">{out.data}</body>', encoding="utf-8")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            for width in (1280, 390):
-                page = browser.new_page(viewport={"width": width, "height": 800})
-                errors: list[str] = []
-                page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
-                page.goto(page_file.as_uri())
-                page.wait_for_function("() => !!document.querySelector('output').textContent")
-                readout = page.locator(".optlab-frames output")
-                assert readout.text_content() == "0.001"
-                page.locator("input.anim-slider").evaluate(
-                    "el => { el.value = 2; el.dispatchEvent(new Event('input')); }")
-                assert readout.text_content() == "0.1"
-                page.locator("button[title='Previous frame']").click()  # no input event
-                page.wait_for_function(
-                    "() => document.querySelector('.optlab-frames output').textContent"
-                    " === '0.01'")
-                label = page.locator(".optlab-slider-name").text_content()
-                assert label == "learning rate η = 0.01"
-                widths = page.evaluate("""() => ({
-                    doc: document.documentElement.scrollWidth, win: window.innerWidth,
-                    img: document.querySelector('.optlab-frames img').getBoundingClientRect().width,
-                    slider: document.querySelector('input.anim-slider')
-                            .getBoundingClientRect().right})""")
-                assert widths["doc"] <= widths["win"], f"the page scrolls sideways at {width} px"
-                assert widths["img"] <= width - 32 and widths["slider"] <= width
-                assert not errors
-                page.close()
-        finally:
-            browser.close()
+    for width in (1280, 390):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
+        page.goto(page_file.as_uri())
+        page.wait_for_function("() => !!document.querySelector('output').textContent")
+        readout = page.locator(".optlab-frames output")
+        assert readout.text_content() == "0.001"
+        page.locator("input.anim-slider").evaluate(
+            "el => { el.value = 2; el.dispatchEvent(new Event('input')); }")
+        assert readout.text_content() == "0.1"
+        page.locator("button[title='Previous frame']").click()  # no input event
+        page.wait_for_function(
+            "() => document.querySelector('.optlab-frames output').textContent"
+            " === '0.01'")
+        label = page.locator(".optlab-slider-name").text_content()
+        assert label == "learning rate η = 0.01"
+        widths = page.evaluate("""() => ({
+            doc: document.documentElement.scrollWidth, win: window.innerWidth,
+            img: document.querySelector('.optlab-frames img').getBoundingClientRect().width,
+            slider: document.querySelector('input.anim-slider')
+                    .getBoundingClientRect().right})""")
+        assert widths["doc"] <= widths["win"], f"the page scrolls sideways at {width} px"
+        assert widths["img"] <= width - 32 and widths["slider"] <= width
+        assert not errors
+        page.close()
