@@ -554,7 +554,7 @@ def _interval_text(iv: Interval, scale: float = 1.0, unit: str = "", signed: boo
     if iv.n < 2 or not math.isfinite(iv.low):
         return f"{m} (n = {iv.n}, no interval)"
     return (f"{m} [{iv.low * scale:{fmt}}, {iv.high * scale:{fmt}}] "
-            f"({iv.level:.0%} t-interval, n = {iv.n})")
+            f"({iv.level * 100:g} % t-interval, n = {iv.n})")
 
 
 def mean_over_seeds(doc: Any, setting: str | Setting, metric: str = "test_acc", *,
@@ -591,20 +591,23 @@ def mean_over_seeds(doc: Any, setting: str | Setting, metric: str = "test_acc", 
 
 
 def images_measured(doc: Any, metric: str = "test_acc") -> int | None:
-    """How many images ``metric`` (``test_acc`` or ``val_acc``) was measured on, from the
-    file's config; ``None`` when unknown."""
+    """How many images ``metric`` (``test_*``, ``val_*`` or ``train_*``) was measured on, from
+    the file's config; ``None`` when unknown."""
     res = load_results(doc)
     cfg = res.config
+    val = cfg.get("val_size") or (res.selection or {}).get("val_size")
     if metric.startswith("val"):
-        v = cfg.get("val_size") or (res.selection or {}).get("val_size")
-        return int(v) if v else None
+        return int(val) if val else None
+    part = 0 if metric.startswith("train") else 1
     if cfg.get("dataset") == "synthetic":
         size = cfg.get("synthetic_size")
-        return int(size[1]) if isinstance(size, list) and len(size) == 2 else None
+        return int(size[part]) if isinstance(size, list) and len(size) == 2 else None
     from .data import SPECS
 
     spec = SPECS.get(str(cfg.get("dataset", "mnist")))
-    return spec.n_test if spec is not None else None
+    if spec is None:
+        return None
+    return spec.n_test if part else spec.n_train
 
 
 @dataclass(frozen=True)

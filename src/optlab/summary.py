@@ -238,10 +238,10 @@ def paired_section(doc: dict[str, Any] | ResultsDoc) -> str:
     best = max(settings, key=lambda s: mean_over_seeds(rdoc, s).mean)
     pairs = [(best, s) for s in settings if s != best]
     names = {s.optimizer: s for s in settings}
-    for a, b in CHAPTER_PAIRS:
-        if a in names and b in names and (names[a], names[b]) not in pairs and (
-                names[b], names[a]) not in pairs:
-            pairs.append((names[a], names[b]))
+    for name_a, name_b in CHAPTER_PAIRS:
+        if name_a in names and name_b in names and (names[name_a], names[name_b]) not in pairs \
+                and (names[name_b], names[name_a]) not in pairs:
+            pairs.append((names[name_a], names[name_b]))
     rows = []
     for a, b in pairs:
         c = compare_final(rdoc, a, b)
