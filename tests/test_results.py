@@ -261,3 +261,14 @@ def test_settings_without_a_shared_finished_seed_cannot_be_compared():
     doc = _diverge(_doc({("adam", 0): 0.97, ("sgd", 0): 0.9}), "sgd", 0)
     with pytest.raises(ValueError, match="share no finished, non-diverged seed"):
         R.compare_final(doc, "adam", "sgd")
+
+
+def test_training_seconds_of_a_stack_run_and_of_an_lbfgs_run():
+    res = R.load_results(REPO / "results" / "lbfgs")
+    adam = next(r for r in res.runs if r.optimizer == "adam")
+    lbfgs = next(r for r in res.runs if r.optimizer == "lbfgs")
+    assert adam.train_seconds == pytest.approx(sum(e.seconds for e in adam.epochs))
+    # L-BFGS records cumulative seconds: its time is the recorded total, not their sum
+    assert lbfgs.train_seconds == lbfgs.extra["train_seconds"]
+    assert lbfgs.train_seconds == pytest.approx(lbfgs.epochs[-1].seconds, abs=1e-2)
+    assert lbfgs.train_seconds < sum(e.seconds for e in lbfgs.epochs) / 2
