@@ -72,7 +72,7 @@ __all__ = [
     "EpochRecord", "RunRecord", "ResultsDoc", "Setting", "SeedMean", "Comparison",
     "new_doc", "run_record", "run_key", "dumps", "csv_text", "write_results",
     "check_results_doc", "read_results_doc", "finished_runs", "parse_results", "load_results",
-    "is_diverged", "mean_over_seeds", "compare_final", "images_measured",
+    "is_diverged", "mean_over_seeds", "compare_final", "compare_means", "images_measured",
 ]
 
 #: The version of the layout this module writes and reads (the module docstring describes it).
@@ -683,16 +683,29 @@ def compare_final(doc: Any, a: str | Setting, b: str | Setting, metric: str = "t
     res = load_results(doc)
     ma = mean_over_seeds(res, a, metric, phase=phase, level=level)
     mb = mean_over_seeds(res, b, metric, phase=phase, level=level)
+    n_images = images_measured(res, metric) if metric.endswith("acc") else None
+    try:
+        return compare_means(ma, mb, n_images)
+    except ValueError as e:
+        raise ValueError(f"{res.source}: {e}") from None
+
+
+def compare_means(ma: SeedMean, mb: SeedMean, n_images: int | None = None) -> Comparison:
+    """The paired comparison of two :class:`SeedMean` over their shared seeds, with
+    :func:`compare_final`'s verdict rule; ``n_images``: how many images one accuracy was
+    measured on (``None``: no binomial noise, e.g. for a loss). For values that are not a
+    setting's last epoch (an L-BFGS run at a budget), build the SeedMeans directly:
+    ``SeedMean(Setting("adam"), "test_acc", {seed: value, ...})``."""
+    level = ma.level
     seeds = tuple(sorted(set(ma.values) & set(mb.values)))
     left_out = tuple(sorted((set(ma.values) | set(mb.values) | set(ma.diverged_seeds)
                              | set(mb.diverged_seeds) | set(ma.unfinished_seeds)
                              | set(mb.unfinished_seeds)) - set(seeds)))
     if not seeds:
-        raise ValueError(f"{res.source}: {ma.setting.label} and {mb.setting.label} share no "
+        raise ValueError(f"{ma.setting.label} and {mb.setting.label} share no "
                          "finished, non-diverged seed; nothing to compare")
     diff = paired_difference([ma.values[s] for s in seeds], [mb.values[s] for s in seeds],
                              level)
-    n_images = images_measured(res, metric) if metric.endswith("acc") else None
     se = None
     if n_images:
         p = (sum(ma.values[s] for s in seeds) + sum(mb.values[s] for s in seeds)) / (
