@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +176,6 @@ def provenance_line(prov: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _curve_key(run: dict[str, Any]) -> tuple[Any, Any, Any]:
-    return (run["optimizer"], run.get("variant"), run["hparams"].get("lr"))
-
-
-def _final_runs(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in doc["runs"] if r.get("phase", "final") == "final"]
-
-
 def _median_epoch_seconds(c: Curve) -> float | None:
     """Median over seeds and epochs of one epoch's wall time (the whole stack's, since the models
     of a stack train in one step; evaluation excluded)."""
@@ -285,9 +277,7 @@ def selection_section(doc: dict[str, Any]) -> str:
                  f"{sel.get('seed', '?')}, {epochs} epochs; val acc at each lr, the chosen one "
                  "in bold.")
     lines.append("")
-    by_point: dict[tuple[str, float], dict[str, Any]] = {}
-    for r in sel.get("runs", []):
-        by_point[(r["optimizer"], r["hparams"].get("lr"))] = r
+    by_point = {(r.optimizer, r.lr): r for r in parse_results(doc).selection_runs}
     rows = []
     for o, g in grid.items():
         cells = []
@@ -295,12 +285,12 @@ def selection_section(doc: dict[str, Any]) -> str:
             r = by_point.get((o, lr))
             if r is None:
                 val = "not run"
-            elif r.get("status") == "diverged":
+            elif r.outcome == "diverged":
                 val = "diverged"
-            elif r.get("status") != "ok" or not r.get("epochs"):
+            elif r.outcome == "unfinished" or not r.epochs:
                 val = "unfinished"
             else:
-                v = r["epochs"][-1].get("val_acc")
+                v = r.final("val_acc")
                 val = NO_VALUE if v is None else _acc(v)
             cell = f"{lr:g}: {val}"
             cells.append(f"**{cell}**" if chosen.get(o) == lr else cell)
@@ -309,7 +299,7 @@ def selection_section(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _budget_record(run: dict[str, Any], budget: str) -> dict[str, Any] | None:
+def _budget_record(run: Mapping[str, Any], budget: str) -> dict[str, Any] | None:
     """The record of ``run`` where ``budget`` (``gradients`` or ``time``) was crossed."""
     for e in run.get("epochs", []):
         if budget in str(e.get("budget") or "").split("+"):
@@ -323,7 +313,6 @@ def budgets_section(doc: dict[str, Any]) -> str:
     Grad evals, epochs of gradients and train seconds are means over the finished seeds."""
     budgets = doc.get("budgets") or {}
     cfg = doc.get("config") or {}
-    runs = _final_runs(doc)
     lines = []
     if budgets:
         secs = budgets.get("seconds_by_seed") or {}
@@ -354,8 +343,8 @@ def budgets_section(doc: dict[str, Any]) -> str:
     for c in res.curves:
         if c.optimizer != "lbfgs":
             continue
-        ok_runs = [r for r in runs if _curve_key(r) == (c.optimizer, c.variant, c.lr)
-                   and r.get("status") == "ok"]
+        ok_runs = [r.raw for r in parse_results(doc).runs_of("final")
+                   if r.setting == _setting_of(c) and r.outcome == "finished"]
         for budget in ("gradients", "time"):
             recs = [e for e in (_budget_record(r, budget) for r in ok_runs) if e is not None]
             label = c.label
@@ -383,23 +372,24 @@ def budgets_section(doc: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def status_line(doc: dict[str, Any]) -> str:
-    """How many runs finished, diverged, or are still running (an unfinished file)."""
-    final = _final_runs(doc)
-    statuses = [r.get("status") for r in final]
-    n_ok, n_div = statuses.count("ok"), statuses.count("diverged")
-    parts = [f"{len(final)} runs", f"{n_ok} ok"]
+def status_line(doc: dict[str, Any] | ResultsDoc) -> str:
+    """How many runs finished, diverged, or are still running (an unfinished file), by
+    :attr:`optlab.results.RunRecord.outcome`."""
+    rdoc = parse_results(doc)
+    outcomes = [r.outcome for r in rdoc.runs_of("final")]
+    n_ok, n_div = outcomes.count("finished"), outcomes.count("diverged")
+    parts = [f"{len(outcomes)} runs", f"{n_ok} ok"]
     if n_div:
         parts.append(f"{n_div} diverged (left out of the means)")
     line = ", ".join(parts)
-    sel = (doc.get("selection") or {}).get("runs") or []
+    sel = rdoc.selection_runs
     if sel:
         line += f"; {len(sel)} grid-search runs"
-    n_run = statuses.count("running") + sum(r.get("status") == "running" for r in sel)
+    n_run = outcomes.count("unfinished") + sum(r.outcome == "unfinished" for r in sel)
     if n_run:
         line += (f". **Unfinished**: {n_run} run(s) still running: this file was written while "
                  "its command was going (or it was interrupted; rerun it with --resume)")
-    elif not (doc.get("provenance") or {}).get("finished"):
+    elif not rdoc.finished:
         line += ". **Unfinished**: no finish time recorded"
     return line + "."
 
