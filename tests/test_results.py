@@ -272,3 +272,32 @@ def test_training_seconds_of_a_stack_run_and_of_an_lbfgs_run():
     assert lbfgs.train_seconds == lbfgs.extra["train_seconds"]
     assert lbfgs.train_seconds == pytest.approx(lbfgs.epochs[-1].seconds, abs=1e-2)
     assert lbfgs.train_seconds < sum(e.seconds for e in lbfgs.epochs) / 2
+
+
+def test_compare_means_takes_values_other_than_the_last_epoch():
+    # e.g. each run's accuracy where it crossed a budget (chapter 11)
+    a = R.SeedMean(R.Setting("adam"), "test_acc", {0: 0.977, 1: 0.976, 2: 0.978})
+    b = R.SeedMean(R.Setting("lbfgs", "batch-6000"), "test_acc", {0: 0.92, 1: 0.90, 2: 0.94})
+    c = R.compare_means(a, b, n_images=10_000)
+    assert c.seeds == (0, 1, 2) and c.diff.mean == pytest.approx(0.977 - 0.92)
+    assert c.verdict == "resolved"
+    text = c.brief()
+    assert text.startswith("+5.70 points (95 % t-interval +") and text.endswith(": resolved")
+    assert "over 3 paired seeds" in text
+    one = R.compare_means(R.SeedMean(R.Setting("a"), "test_acc", {0: 0.9}),
+                          R.SeedMean(R.Setting("b"), "test_acc", {0: 0.5}), 10_000)
+    assert one.verdict == "unresolved" and "one paired seed, no interval" in one.brief()
+
+
+def test_the_committed_summary_is_generated_from_the_committed_files(monkeypatch):
+    from optlab.summary import summarize
+
+    names = ["results/paper", "results/paper-keras", "results/tuned", "results/lbfgs"]
+    committed = (REPO / "results" / "SUMMARY.md").read_text()
+    if not all((REPO / n / "results.json").is_file() for n in names):
+        pytest.skip("a committed results file is missing")
+    monkeypatch.chdir(REPO)  # SUMMARY.md names the files by their paths from the repository root
+    generated = summarize(names)
+    assert generated == committed, (
+        "results/SUMMARY.md is out of date: regenerate it with python -m optlab summary "
+        + " ".join(names) + " --out results/SUMMARY.md")
