@@ -101,9 +101,11 @@ def test_out_writes_the_file_atomically(paper_dir, tmp_path, capsys):
     (lambda d: d / "missing", "no such file or directory"),
     (lambda d: d, "no results.json in"),
     (lambda d: d / "bad.json", "not a results.json"),
+    (lambda d: d / "v2.json", "it is schema version 2; this optlab reads version 1"),
 ])
 def test_bad_path_exits_2_with_one_line(tmp_path, capsys, make_path, fragment):
     (tmp_path / "bad.json").write_text('{"a": 1}')
+    (tmp_path / "v2.json").write_text('{"schema_version": 2, "runs": []}')
     rc = _run(["summary", str(make_path(tmp_path))])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "Traceback" not in err
