@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import os
 import textwrap
 from typing import Any
+
+
+def build_mode() -> bool:
+    """True while the book is being built (``OPTLAB_BOOK_BUILD`` set and not ``0``): the
+    chapters' kernels then draw frame sliders instead of live widgets and glue their numbers."""
+    return os.environ.get("OPTLAB_BOOK_BUILD", "").strip() not in ("", "0")
 
 
 def source_of(obj: Any, *, docstring: bool = False) -> str:
@@ -54,8 +61,6 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     building the book, a readable "measured: name = value" line under the cell for values glued
     with ``display=False`` (with ``display=True`` myst_nb already shows the value)."""
     from myst_nb import glue as myst_glue
-
-    from optlab.widgets import build_mode
 
     myst_glue(name, variable, display)
     if display or build_mode():
