@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import textwrap
 from typing import Any
@@ -86,7 +87,7 @@ def format_glued(value: Any) -> str:
         return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
     if isinstance(value, numbers.Real):
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):  # nan, inf, -inf
             return str(v)
         if v != 0 and 1e4 <= abs(v) < 1e15:
             return f"{v:,.0f}"

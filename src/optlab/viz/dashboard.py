@@ -191,7 +191,7 @@ class Dashboard:
                 max(math.log10(hi), math.ceil(2 * math.log10(lr)) / 2))
 
     # -- events ----------------------------------------------------------------------------
-    def _on_change(self, change: Any) -> None:
+    def _on_change(self, _change: Any) -> None:
         if not getattr(self._adjusting, "on", False):
             self.refresh()
 

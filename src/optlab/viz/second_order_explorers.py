@@ -132,7 +132,7 @@ def sweep_explorer(
                                    style={"description_width": "initial"})
         image = w.Image(format="png")
 
-        def on_change(change: Any = None) -> None:
+        def on_change(_change: Any = None) -> None:
             # Moves may arrive on several threads (ipykernel 7): one redraw at a time, and
             # each reads the slider inside the lock, so the last redraw shows its last value.
             with view.lock:
