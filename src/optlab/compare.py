@@ -116,6 +116,7 @@ class CompareConfig:
     data_dir: str | None = None
     device: str = "auto"
     threads: int | None = None
+    jobs: int = 1  # seed stacks trained at once, in parallel processes
     compile: bool | None = None  # None: automatic
     val_size: int = 0
     select_epochs: int = 3
@@ -139,7 +140,7 @@ class CompareConfig:
     def experiment(self) -> dict[str, Any]:
         """The settings that define the numbers (not where or how fast they are computed)."""
         d = asdict(self)
-        for k in ("device", "threads", "compile", "data_dir"):
+        for k in ("device", "threads", "jobs", "compile", "data_dir"):
             d.pop(k)
         return engine.jsonable(d)
 
@@ -226,6 +227,8 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(str(e)) from None
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
+    if isinstance(cfg.jobs, bool) or not isinstance(cfg.jobs, int) or cfg.jobs < 1:
+        raise ConfigError(f"--jobs must be an integer >= 1; got {cfg.jobs!r}")
     if cfg.preset == "tuned" and cfg.grid is None:
         cfg.grid = {o: list(TUNED_GRID[o]) for o in cfg.optimizers if o in TUNED_GRID}
     if "lbfgs" in cfg.optimizers:
@@ -329,6 +332,7 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
         if hasattr(os, "getloadavg") else None,
         "threads": None,  # filled per run (each run records its own too)
+        "jobs": cfg.jobs,
         "compile": None,
         "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
         "dataset": getattr(dataset, "name", cfg.dataset),
@@ -574,13 +578,9 @@ def silence_stream(stream: Any) -> None:
 def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_desc
                  ) -> list[dict[str, Any]]:
     """Train one stack (specs share a seed), saving after every epoch."""
-    mode = engine.compile_mode_for(data.x_train.device, cfg.compile,
-                                   len(specs) * (data.n_train // cfg.batch_size) * cfg.epochs)
-    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
-    threads = engine.set_threads(
-        cfg.threads or engine.default_threads(len(specs), mode is not None, load0))
     seed = specs[0].seed
     epochs = cfg.select_epochs if phase == "selection" else cfg.epochs
+    threads = _stack_threads(cfg, specs, data, epochs, jobs=1)
     names = ",".join(dict.fromkeys(s.optimizer for s in specs))
     bar = log.bar(epochs * (data.n_train // cfg.batch_size),
                   f"{phase} seed {seed} [{len(specs)} models]")
@@ -631,6 +631,91 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     res.doc["provenance"]["compile"] = results[0].info.get("compile_mode")
     interrupt.unit_done()
     return [_run_record(r, phase, threads) for r in results]
+
+
+def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: engine.PreparedData,
+                   epochs: int, jobs: int) -> int:
+    """Sets and returns the torch threads of one stack: ``--threads``, else the measured rule
+    of :func:`optlab.engine.default_threads` for this stack's compile plan and ``jobs``."""
+    mode = engine.plan_compile(specs, epochs=epochs, batch_size=cfg.batch_size,
+                               n_train=data.n_train, compile=cfg.compile,
+                               device=data.x_train.device)
+    return engine.set_threads(
+        cfg.threads or engine.default_threads(len(specs), mode is not None, jobs))
+
+
+def _ignore_sigint() -> None:
+    """In a job process: Ctrl-C is the parent's to handle (it saves, then ends the jobs)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stack_job(cfg: CompareConfig, specs: list[ModelSpec], jobs: int, checkpoint: str
+               ) -> dict[str, Any]:
+    """One seed's stack in a process of its own (``--jobs``): loads the data, trains with a
+    checkpoint after every epoch (so an interrupted job resumes), returns the run records."""
+    engine.enable_compile_cache()
+    device = engine.pick_device(cfg.device)
+    data = engine.prepare_data(load_data(cfg), device=device)
+    threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs)
+    t0 = time.perf_counter()
+    results = engine.train_stack(specs, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                 compile=cfg.compile, checkpoint=checkpoint)
+    return {"records": [_run_record(r, "final", threads) for r in results],
+            "threads": threads, "wall": time.perf_counter() - t0,
+            "compile_seconds": results[0].compile_seconds,
+            "compile_mode": results[0].info.get("compile_mode")}
+
+
+def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res: ResultsFile,
+                          log: _Log, interrupt: _Interrupt) -> None:
+    """Train the seed stacks ``stacks`` in ``cfg.jobs`` spawned processes; this process alone
+    writes the results file, once per finished stack. A job that fails is reported and the
+    others go on (their runs are saved; the error is raised at the end); on Ctrl-C the jobs are
+    ended and what finished is saved (unfinished stacks keep their checkpoints: ``--resume``)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    jobs = min(cfg.jobs, len(stacks))
+    log.line(f"final: {len(stacks)} seed stacks in {jobs} parallel processes (--jobs)")
+    errors: list[str] = []
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    clean = False
+    try:
+        futures = {pool.submit(_stack_job, cfg, specs, jobs,
+                               str(res.checkpoint("final", specs[0].seed))): specs[0].seed
+                   for specs in stacks}
+        for fut in as_completed(futures):
+            seed = futures[fut]
+            try:
+                out = fut.result()
+            except Exception as e:  # noqa: BLE001 - one job's failure must not lose the others
+                errors.append(f"seed {seed}: {type(e).__name__}: {e}")
+                log.line(f"final seed {seed}: failed ({type(e).__name__}: {e})")
+                continue
+            for rec in out["records"]:
+                res.put(rec, "runs")
+            res.save()
+            res.checkpoint("final", seed).unlink(missing_ok=True)
+            comp = out["compile_seconds"]
+            log.line(f"final seed {seed}: {len(out['records'])} models done in "
+                     f"{out['wall']:.1f} s, {out['threads']} thr"
+                     + (f" (compile {comp:.1f} s)" if comp else " (eager)"))
+            res.doc["provenance"]["threads"] = out["threads"]
+            res.doc["provenance"]["compile"] = out["compile_mode"]
+            interrupt.unit_done()
+        clean = True
+    finally:
+        if not clean:  # Ctrl-C or an error here: end the jobs now
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=clean, cancel_futures=True)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(stacks)} seed stacks failed ("
+                           f"{'; '.join(errors)}); the finished runs are saved, rerun with "
+                           "--resume to complete the others")
 
 
 def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
@@ -720,15 +805,27 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
         lrs.update(_select(cfg, dataset, device, res, log, interrupt))
 
     adam_seconds: dict[int, float] = {}
+    parallel = cfg.jobs > 1 and len(cfg.seeds) > 1
+    if parallel:
+        stacks = [s for s in (_to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
+                              for seed in cfg.seeds) if s]
+        if len(stacks) > 1:
+            _train_seeds_parallel(cfg, stacks, res, log, interrupt)
+        elif stacks:
+            _train_group(cfg, stacks[0], full, res, log, "final", "runs", interrupt, device)
     for seed in cfg.seeds:
-        specs = _to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
-        if specs:
-            _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
+        if not parallel:
+            specs = _to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
+            if specs:
+                _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
         for r in res.doc["runs"]:
             if r["seed"] == seed and r["optimizer"] == "adam" and r["phase"] == "final":
                 adam_seconds[seed] = sum(e["seconds"] for e in r["epochs"])
         if "lbfgs" in cfg.optimizers:
             _run_lbfgs(cfg, seed, full, res, log, interrupt, adam_seconds.get(seed))
+    if parallel:  # the records in seed order, as a sequential run writes them
+        order = {seed: i for i, seed in enumerate(cfg.seeds)}
+        res.doc["runs"].sort(key=lambda r: order.get(r["seed"], len(order)))
     res.doc["provenance"]["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
         timespec="seconds")
     res.save()

@@ -59,6 +59,9 @@ __all__ = [
     "set_threads",
     "default_threads",
     "enable_compile_cache",
+    "compile_mode_for",
+    "plan_compile",
+    "compile_cache_warm",
     "checkpoint_epoch",
     "DeviceError",
 ]
@@ -99,23 +102,20 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(n_models: int, compiled: bool, load: float | None = None) -> int:
-    """One thread for a single or eager model (steadier and as fast), two for a compiled stack;
-    never more than the cores that are idle. On a busy machine (1-minute load average above
-    ``cores - 2``) a stack gets one thread too: a 2-thread OpenMP step whose second thread is
-    preempted waits at every barrier (measured here: 79 ms/step on 2 threads against 3.8 ms on
-    1 thread, for the same K=4 step at a load average of 7.5 on 2 cores). ``load``: the load
-    average to judge by (default: now); a long run passes the one from its start, since its own
-    earlier stacks raise the load average later on."""
-    cores = _cores()
-    want = 2 if (compiled and n_models > 1) else 1
-    try:
-        idle = cores - (os.getloadavg()[0] if load is None else load)
-    except (AttributeError, OSError):  # pragma: no cover
-        idle = cores
-    if idle < want - 0.5:
-        want = 1
-    return max(1, min(want, cores))
+def default_threads(n_models: int, compiled: bool, jobs: int = 1) -> int:
+    """Threads for one stack, by what was measured on a 2-core VM (``benchmarks/`` and the
+    performance notes): an **eager** step, or a single model, is as fast or faster on 1 thread
+    and far steadier (2-thread eager epochs showed 4-6x outliers whenever a vCPU was
+    preempted); a **compiled stack of 4 or more** models gains from a second thread (K=4:
+    2.17 s against 3.25 s per epoch; K=7: 3.72 s against 5.02 s; K=8: 3.69 s against 7.32 s).
+    So: 1 thread, unless the stack is compiled and K >= 4; then the cores this job may use
+    (``cores // jobs`` when ``jobs`` stacks train in parallel processes), at most one per 2
+    models and at most 8 (batch-32 GEMMs are too small to split further; beyond 2 threads
+    this is not measured here)."""
+    per_job = max(1, _cores() // max(1, jobs))
+    if not compiled or n_models < 4:
+        return 1
+    return max(1, min(per_job, n_models // 2, 8))
 
 
 def set_threads(n: int) -> int:
@@ -416,19 +416,86 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def compile_mode_for(device: torch.device, compile: bool | None, work: int) -> str | None:
-    """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on when
-    the run is long enough to repay a cold compile (``work`` = models x steps >= 10,000) on the
-    CPU, always on CUDA (CUDA graphs), off on MPS."""
+# Break-even of compiling, in model-steps (models x steps), measured with
+# benchmarks/compile_cost.py (one thread, 300-step epochs of batch 32, the paper's four rules,
+# K = 4; the machine was shared, load average about 10 on 2 cores):
+#   eager 8.65 ms/step, compiled 3.31 ms/step (2.6x); first compiled step 69.5 s with a cold
+#   inductor cache, 4.8 s with a warm one (one graph, no graph breaks, no recompiles).
+#   => compiling repays itself after 69.5 s / 5.34 ms x 4 = 52,000 model-steps cold and
+#      4.8 s / 5.34 ms x 4 = 3,600 model-steps warm.
+# The performance notes' quiet-machine figures (cold compile 9-24 s, K=4 compiled 1.2 ms/step
+# against about 2.5 ms eager) give the same order: 15 s / 1.3 ms x 4 = 46,000 cold.
+# One MNIST epoch of K = 4 is 7,500 model-steps: a cold compile pays from about 7 epochs of the
+# paper's stack, a warm one within the first epoch.
+COMPILE_BREAK_EVEN_COLD = 50_000
+COMPILE_BREAK_EVEN_WARM = 4_000
+
+
+def compile_mode_for(device: torch.device, compile: bool | None, work: int,
+                     warm: bool = False) -> str | None:
+    """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on the
+    CPU, compile when the run's ``work`` (models x steps) exceeds the measured break-even
+    (:data:`COMPILE_BREAK_EVEN_COLD`, or :data:`COMPILE_BREAK_EVEN_WARM` when ``warm``: this
+    step's graph is already in the inductor cache); always on CUDA (CUDA graphs); off on MPS."""
     if compile is False:
         return None
     if device.type == "mps":
         return None if compile is None else "default"
     if device.type == "cuda":
         return "reduce-overhead"
-    if compile is None and work < 10_000:
+    if compile is None and work < (COMPILE_BREAK_EVEN_WARM if warm else COMPILE_BREAK_EVEN_COLD):
         return None
     return "default"
+
+
+def _graph_key(specs: Sequence[ModelSpec], batch_size: int, n_train: int, dtype: torch.dtype,
+               device: torch.device) -> str:
+    """What the compiled step's graph depends on: the rule groups in stack order, K, the batch
+    size, the rows of the epoch buffer, dtype, device, torch version."""
+    import hashlib
+
+    ordered = [specs[i] for i in _order_by_group(specs)]
+    text = json.dumps([[_group_key(s) for s in ordered], batch_size,
+                       (n_train // batch_size) * batch_size, str(dtype), device.type,
+                       torch.__version__])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _graph_marker(key: str) -> str | None:
+    cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    return os.path.join(cache, "optlab-graphs", key) if cache else None
+
+
+def compile_cache_warm(specs: Sequence[ModelSpec], *, batch_size: int, n_train: int,
+                       dtype: torch.dtype = torch.float32,
+                       device: torch.device | str = "cpu") -> bool:
+    """Whether this stack's step was compiled before into the inductor cache
+    ``TORCHINDUCTOR_CACHE_DIR`` (optlab leaves a marker there after each compile)."""
+    marker = _graph_marker(_graph_key(specs, batch_size, n_train, dtype, torch.device(device)))
+    return marker is not None and os.path.exists(marker)
+
+
+def plan_compile(specs: Sequence[ModelSpec], *, epochs: int, batch_size: int, n_train: int,
+                 compile: bool | None, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str = "cpu") -> str | None:
+    """The compile mode :func:`train_stack` will use for this stack (see
+    :func:`compile_mode_for`; the work is ``len(specs) x steps``)."""
+    device = torch.device(device)
+    warm = compile is None and compile_cache_warm(specs, batch_size=batch_size,
+                                                  n_train=n_train, dtype=dtype, device=device)
+    return compile_mode_for(device, compile, len(specs) * (n_train // batch_size) * epochs, warm)
+
+
+def _remember_compiled(key: str) -> None:
+    marker = _graph_marker(key)
+    if marker is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "a", encoding="utf-8"):
+            pass
+    except OSError:  # a read-only cache: the next run judges it cold, nothing worse
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -535,7 +602,8 @@ def train_stack(
     ys = torch.empty_like(data.y_train[: n_batches * batch_size])
     pos = torch.zeros((), dtype=torch.int64, device=device)
     arange = torch.arange(batch_size, device=device)
-    mode = compile_mode_for(device, compile, k * n_batches * epochs)
+    mode = plan_compile(specs, epochs=epochs, batch_size=batch_size, n_train=data.n_train,
+                        compile=compile, dtype=dtype, device=device)
     if mode == "reduce-overhead":  # CUDA graphs: every mutated input must keep its address
         from torch import _dynamo
 
@@ -587,6 +655,8 @@ def train_stack(
                 alive[m_idx] = False
                 r.status = "diverged"
         if epoch == start:
+            if stepper.compiled:
+                _remember_compiled(_graph_key(specs, batch_size, data.n_train, dtype, device))
             for r in results:
                 r.compile_seconds = stepper.compile_seconds
                 r.info["compile"] = stepper.compiled
