@@ -195,7 +195,42 @@ def test_device_choice():
         with pytest.raises(engine.DeviceError, match="no CUDA GPU"):
             engine.pick_device("cuda")
     assert engine.default_threads(1, False) == 1
-    assert 1 <= engine.default_threads(8, True) <= 2
+
+
+def test_thread_rule_follows_the_measurements(monkeypatch):
+    monkeypatch.setattr(engine, "_cores", lambda: 16)
+    assert engine.default_threads(7, False) == 1  # eager: 1 thread is as fast and steadier
+    assert engine.default_threads(2, True) == 1  # small compiled stacks: no gain measured
+    assert engine.default_threads(4, True) == 2  # K=4 compiled gains from a second thread
+    assert engine.default_threads(28, True) == 8  # capped: batch-32 GEMMs split no further
+    assert engine.default_threads(28, True, jobs=4) == 4  # the cores are shared by the jobs
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    assert engine.default_threads(28, True) == 2 and engine.default_threads(28, True, 2) == 1
+
+
+def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, monkeypatch):
+    cpu = torch.device("cpu")
+    cold, warm = engine.COMPILE_BREAK_EVEN_COLD, engine.COMPILE_BREAK_EVEN_WARM
+    assert warm < cold
+    assert engine.compile_mode_for(cpu, None, cold - 1) is None
+    assert engine.compile_mode_for(cpu, None, cold) == "default"
+    assert engine.compile_mode_for(cpu, None, warm, warm=True) == "default"
+    assert engine.compile_mode_for(cpu, True, 1) == "default"
+    assert engine.compile_mode_for(cpu, False, 10**9) is None
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    specs = [ModelSpec("adam", {}, 0), ModelSpec("sgd", {"lr": 0.1}, 0)]
+    # 2 models x 1000 steps x e epochs: between the warm and the cold break-even
+    e = warm // 2000 + 1
+    kw = {"epochs": e, "batch_size": 32, "n_train": 32_000}
+    assert e * 2000 < cold
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
+    assert engine.plan_compile(specs, compile=None, **kw) is None
+    engine._remember_compiled(engine._graph_key(specs, 32, 32_000, torch.float32, cpu))
+    assert engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
+    assert engine.plan_compile(specs, compile=None, **kw) == "default"
+    # another stack (other rules, or another data size) is another graph: still cold
+    assert not engine.compile_cache_warm(specs[:1], batch_size=32, n_train=32_000)
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=16_000)
 
 
 def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch):
