@@ -210,11 +210,12 @@ def test_thread_rule_follows_the_measurements(monkeypatch):
 
 def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, monkeypatch):
     cpu = torch.device("cpu")
-    cold, warm = engine.COMPILE_BREAK_EVEN_COLD, engine.COMPILE_BREAK_EVEN_WARM
+    cold, warm = engine.compile_break_even(2), engine.compile_break_even(2, warm=True)
     assert warm < cold
-    assert engine.compile_mode_for(cpu, None, cold - 1) is None
-    assert engine.compile_mode_for(cpu, None, cold) == "default"
-    assert engine.compile_mode_for(cpu, None, warm, warm=True) == "default"
+    assert engine.compile_break_even(4) < engine.compile_break_even(1)  # measured: K=1 gains less
+    assert engine.compile_mode_for(cpu, None, cold - 1, n_models=2) is None
+    assert engine.compile_mode_for(cpu, None, cold, n_models=2) == "default"
+    assert engine.compile_mode_for(cpu, None, warm, warm=True, n_models=2) == "default"
     assert engine.compile_mode_for(cpu, True, 1) == "default"
     assert engine.compile_mode_for(cpu, False, 10**9) is None
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))

@@ -60,6 +60,7 @@ __all__ = [
     "default_threads",
     "enable_compile_cache",
     "compile_mode_for",
+    "compile_break_even",
     "plan_compile",
     "compile_cache_warm",
     "checkpoint_epoch",
@@ -417,33 +418,46 @@ def _sync(device: torch.device) -> None:
 
 
 # Break-even of compiling, in model-steps (models x steps), measured with
-# benchmarks/compile_cost.py (one thread, 300-step epochs of batch 32, the paper's four rules,
-# K = 4; the machine was shared, load average about 10 on 2 cores):
-#   eager 8.65 ms/step, compiled 3.31 ms/step (2.6x); first compiled step 69.5 s with a cold
-#   inductor cache, 4.8 s with a warm one (one graph, no graph breaks, no recompiles).
-#   => compiling repays itself after 69.5 s / 5.34 ms x 4 = 52,000 model-steps cold and
-#      4.8 s / 5.34 ms x 4 = 3,600 model-steps warm.
-# The performance notes' quiet-machine figures (cold compile 9-24 s, K=4 compiled 1.2 ms/step
-# against about 2.5 ms eager) give the same order: 15 s / 1.3 ms x 4 = 46,000 cold.
-# One MNIST epoch of K = 4 is 7,500 model-steps: a cold compile pays from about 7 epochs of the
-# paper's stack, a warm one within the first epoch.
-COMPILE_BREAK_EVEN_COLD = 50_000
-COMPILE_BREAK_EVEN_WARM = 4_000
+# `python benchmarks/compile_cost.py --ks 1 4 7 --steps 300` (one thread, batches of 32, the
+# first K of sgd, rmsprop, adam, adagrad, momentum, nesterov, adamw: one rule group per model).
+# The machine was a shared 2-core VM (load average 9-17), so every figure is inflated, the
+# ratios less so; each row is (eager ms/step, compiled ms/step, first compiled step cold s /
+# warm s) -> break-even cold / warm = first-step seconds / per-step gain x K:
+#   K=1: 2.28, 1.86 (1.2x), 66.6 / 8.4 s  -> 160,000 / 20,000   (load 11-17)
+#   K=4: 8.65, 3.31 (2.6x), 69.5 / 4.8 s  ->  52,000 /  3,600   (load 9-10)
+#   K=7: 55.7, 36.6 (1.5x), 255 / 20.1 s  ->  93,000 /  7,400   (load 14-17, noisiest)
+# Every K compiled to one graph (no graph breaks, no recompiles); a cold compile's time is the
+# C++ compiler on inductor's kernels (compile_file ~90% of it), a warm one's is dynamo's
+# tracing plus loading the cached module. The performance notes' quiet-machine figures (cold
+# 9-24 s, K=4 1.2 ms/step compiled against about 2.5 ms eager) give the same order for K=4
+# (15 s / 1.3 ms x 4 = 46,000). One MNIST epoch of K=4 is 7,500 model-steps: a cold compile of
+# the paper's stack pays from about 7 epochs, a warm one within the first.
+COMPILE_BREAK_EVEN: dict[int, tuple[int, int]] = {  # smallest K of the row: (cold, warm)
+    1: (160_000, 20_000),
+    4: (52_000, 4_000),
+    7: (93_000, 7_500),
+}
+
+
+def compile_break_even(n_models: int, warm: bool = False) -> int:
+    """The measured break-even (model-steps) of the row of the largest measured K <= n_models."""
+    row = COMPILE_BREAK_EVEN[max(k for k in COMPILE_BREAK_EVEN if k <= max(1, n_models))]
+    return row[1] if warm else row[0]
 
 
 def compile_mode_for(device: torch.device, compile: bool | None, work: int,
-                     warm: bool = False) -> str | None:
+                     warm: bool = False, n_models: int = 1) -> str | None:
     """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on the
-    CPU, compile when the run's ``work`` (models x steps) exceeds the measured break-even
-    (:data:`COMPILE_BREAK_EVEN_COLD`, or :data:`COMPILE_BREAK_EVEN_WARM` when ``warm``: this
-    step's graph is already in the inductor cache); always on CUDA (CUDA graphs); off on MPS."""
+    CPU, compile when the run's ``work`` (models x steps) reaches the measured break-even for a
+    stack of ``n_models`` (:func:`compile_break_even`; ``warm``: this step's graph is already
+    in the inductor cache); always on CUDA (CUDA graphs); off on MPS."""
     if compile is False:
         return None
     if device.type == "mps":
         return None if compile is None else "default"
     if device.type == "cuda":
         return "reduce-overhead"
-    if compile is None and work < (COMPILE_BREAK_EVEN_WARM if warm else COMPILE_BREAK_EVEN_COLD):
+    if compile is None and work < compile_break_even(n_models, warm):
         return None
     return "default"
 
@@ -483,7 +497,8 @@ def plan_compile(specs: Sequence[ModelSpec], *, epochs: int, batch_size: int, n_
     device = torch.device(device)
     warm = compile is None and compile_cache_warm(specs, batch_size=batch_size,
                                                   n_train=n_train, dtype=dtype, device=device)
-    return compile_mode_for(device, compile, len(specs) * (n_train // batch_size) * epochs, warm)
+    return compile_mode_for(device, compile, len(specs) * (n_train // batch_size) * epochs,
+                            warm, len(specs))
 
 
 def _remember_compiled(key: str) -> None:
