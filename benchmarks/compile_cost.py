@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"break_even_model_steps_{name}"] = be
             rows.append(row)
             print(f"K={k}: eager {eager['step_ms']:.2f} ms/step (load {eager['load']:.1f}); "
-                  f"compiled {warm['step_ms']:.2f} ms/step (x{eager['step_ms'] / warm['step_ms']:.2f}"
-                  f"); first step cold {cold['first_step_s']:.1f} s (load {cold['load']:.1f}), "
+                  f"compiled {warm['step_ms']:.2f} ms/step "
+                  f"(x{eager['step_ms'] / warm['step_ms']:.2f}); first step cold "
+                  f"{cold['first_step_s']:.1f} s (load {cold['load']:.1f}), "
                   f"warm {warm['first_step_s']:.1f} s (load {warm['load']:.1f}); graphs "
                   f"{cold['graphs']}, breaks {cold['graph_breaks']}, recompiles "
                   f"{cold['recompiles']}; FX cache cold hit/miss {cold['fx_cache_hit']}/"
