@@ -593,7 +593,8 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
             res.put(rec, section)
         res.save()
         e0 = results[0].epochs[-1] if results[0].epochs else None
-        secs = f"{e0.seconds:.1f} s" if e0 else ""
+        secs = (f"{e0.seconds:.1f} s" + (f" + eval {e0.eval_seconds:.1f} s"
+                                         if e0.eval_seconds is not None else "")) if e0 else ""
         if len(results) <= 8:
             accs = "  ".join(
                 f"{r.spec.optimizer}"
