@@ -23,6 +23,7 @@ CASES = [(name, {"lr": 0.01}) for name in TWINNED] + [
     ("adam", {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}),
     ("adamw", {"lr": 0.01, "weight_decay": 0.1}),
     ("nadamw", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("amsgrad", {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}),
 ]
 
 

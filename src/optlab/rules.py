@@ -779,6 +779,75 @@ register(Rule(
 
 
 # --------------------------------------------------------------------------------------------
+# AMSGrad
+# --------------------------------------------------------------------------------------------
+
+
+class AMSGradState(NamedTuple):
+    """Adam's moments plus the running maximum ``v_max`` of the second moment
+    (PyTorch's ``max_exp_avg_sq``)."""
+
+    step: Any
+    m: Array
+    v: Array
+    v_max: Array
+
+
+def amsgrad_init(params: Array) -> AMSGradState:
+    z = xp.zeros_like(params)
+    return AMSGradState(step=0, m=z, v=z, v_max=z)
+
+
+def amsgrad_update(
+    params: Array,
+    grad: Array,
+    state: AMSGradState,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> tuple[Array, AMSGradState]:
+    r"""AMSGrad (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond"): Adam
+    whose denominator never shrinks.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+        \hat v_t = \max(\hat v_{t-1}, v_t),
+
+        w_{t+1} = w_t - \eta\, \frac{m_t / (1-\beta_1^t)}
+                                     {\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon}
+
+    Reddi et al. show problems where Adam's effective step :math:`\eta/\sqrt{v_t}` grows when
+    large, rare gradients fade from :math:`v_t`, and Adam converges to the wrong point; keeping
+    the maximum makes the effective step non-increasing. Their algorithm has no bias
+    correction; this is ``torch.optim.Adam(amsgrad=True)``, which corrects :math:`m` and the
+    maximum of :math:`v` as Adam does. ``weight_decay`` is L2, added to the gradient, as in Adam.
+    """
+    beta1, beta2 = betas
+    t = state.step + 1
+    g = grad + weight_decay * params  # g ← ∇J + λ w
+    m = beta1 * state.m + (1 - beta1) * g  # m ← β₁ m + (1 − β₁) g
+    v = beta2 * state.v + (1 - beta2) * g * g  # v ← β₂ v + (1 − β₂) g²
+    v_max = xp.maximum(state.v_max, v)  # v̂ ← max(v̂, v)
+    denom = xp.sqrt(v_max) / (1 - beta2**t) ** 0.5 + eps  # √v̂ / √(1 − β₂ᵗ) + ε
+    step_size = lr / (1 - beta1**t)  # η / (1 − β₁ᵗ)
+    return params - step_size * m / denom, AMSGradState(t, m, v, v_max)  # w ← w − η m̂ / denom
+
+
+register(Rule(
+    name="amsgrad", init=amsgrad_init, update=amsgrad_update,
+    defaults={"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    ranges={"lr": POSITIVE, "betas": UNIT_OPEN_RIGHT, "eps": POSITIVE,
+            "weight_decay": NONNEGATIVE},
+    summary="Adam with a non-decreasing second moment (its running maximum)",
+    lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=0.05,
+    torch_twin=TorchTwin("Adam", fixed={"amsgrad": True}),
+))
+
+
+# --------------------------------------------------------------------------------------------
 # Looking rules up, and validating hyperparameters
 # --------------------------------------------------------------------------------------------
 
