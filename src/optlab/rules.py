@@ -848,6 +848,62 @@ register(Rule(
 
 
 # --------------------------------------------------------------------------------------------
+# Lion
+# --------------------------------------------------------------------------------------------
+
+
+class LionState(NamedTuple):
+    """Lion's one buffer: the momentum ``m`` (an EMA of gradients), and the step counter."""
+
+    step: Any
+    m: Array
+
+
+def lion_init(params: Array) -> LionState:
+    return LionState(step=0, m=xp.zeros_like(params))
+
+
+def lion_update(
+    params: Array,
+    grad: Array,
+    state: LionState,
+    *,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0.0,
+) -> tuple[Array, LionState]:
+    r"""Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2):
+    the sign of an interpolation between the momentum and the gradient.
+
+    .. math::
+        c_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        w_{t+1} = w_t - \eta\, \big(\operatorname{sign}(c_t) + \lambda w_t\big), \quad
+        m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t
+
+    Every coordinate moves by exactly :math:`\eta` (plus the decay): the step has no scale
+    to adapt, so Lion's learning rate is typically 3-10 times smaller than AdamW's and its
+    :math:`\lambda` as much larger, to keep :math:`\eta\lambda` the same. The direction uses
+    :math:`\beta_1` (0.9); the momentum that is kept uses the slower :math:`\beta_2` (0.99).
+    ``weight_decay`` is decoupled, multiplied by the learning rate, as in AdamW. There is no
+    ``torch.optim`` twin; the tests compare it with a loop written from the paper.
+    """
+    beta1, beta2 = betas
+    c = beta1 * state.m + (1 - beta1) * grad  # c ← β₁ m + (1 − β₁) g
+    new_params = params - lr * (xp.sign(c) + weight_decay * params)  # w ← w − η (sign c + λ w)
+    m = beta2 * state.m + (1 - beta2) * grad  # m ← β₂ m + (1 − β₂) g
+    return new_params, LionState(state.step + 1, m)
+
+
+register(Rule(
+    name="lion", init=lion_init, update=lion_update,
+    defaults={"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0},
+    ranges={"lr": POSITIVE, "betas": UNIT_OPEN_RIGHT, "weight_decay": NONNEGATIVE},
+    summary="the sign of a momentum-gradient interpolation: equal steps in every coordinate",
+    lr_grid=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3), demo_lr=1e-2,
+))
+
+
+# --------------------------------------------------------------------------------------------
 # Looking rules up, and validating hyperparameters
 # --------------------------------------------------------------------------------------------
 
