@@ -570,7 +570,7 @@ def adam_step(
     eps: float,
     bias_correction: bool,
     eps_inside_sqrt: bool,
-    eps_hat: bool = False,
+    eps_hat: bool,
 ) -> tuple[Array, AdamState]:
     """The step Adam and AdamW share, on the gradient ``g`` they prepared (with L2 for Adam;
     AdamW has already decayed ``params``): moments, bias correction, the scaled step."""
