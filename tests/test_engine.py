@@ -199,13 +199,18 @@ def test_device_choice():
 
 def test_thread_rule_follows_the_measurements(monkeypatch):
     monkeypatch.setattr(engine, "_cores", lambda: 16)
-    assert engine.default_threads(7, False) == 1  # eager: 1 thread is as fast and steadier
-    assert engine.default_threads(2, True) == 1  # small compiled stacks: no gain measured
-    assert engine.default_threads(4, True) == 2  # K=4 compiled gains from a second thread
-    assert engine.default_threads(28, True) == 8  # capped: batch-32 GEMMs split no further
-    assert engine.default_threads(28, True, jobs=4) == 4  # the cores are shared by the jobs
+    assert engine.default_threads(7, False, load=0.0) == 1  # eager: 1 thread, steadier
+    assert engine.default_threads(2, True, load=0.0) == 1  # small compiled stacks: no gain
+    assert engine.default_threads(4, True, load=0.0) == 2  # K=4 compiled gains from 2 threads
+    assert engine.default_threads(28, True, load=0.0) == 8  # batch-32 GEMMs split no further
+    assert engine.default_threads(28, True, jobs=4, load=0.0) == 4  # cores shared by the jobs
+    assert engine.default_threads(28, True, load=12.0) == 4  # only the idle cores
     monkeypatch.setattr(engine, "_cores", lambda: 2)
-    assert engine.default_threads(28, True) == 2 and engine.default_threads(28, True, 2) == 1
+    assert engine.default_threads(28, True, load=0.0) == 2
+    assert engine.default_threads(28, True, jobs=2, load=0.0) == 1
+    # busy (measured: 2 threads 15-20x slower per step at load 10 on 2 cores)
+    assert engine.default_threads(28, True, load=1.2) == 1
+    assert engine.default_threads(28, True, load=10.0) == 1
 
 
 def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, monkeypatch):
@@ -227,6 +232,9 @@ def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, 
     assert not engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
     assert engine.plan_compile(specs, compile=None, **kw) is None
     engine._remember_compiled(engine._graph_key(specs, 32, 32_000, torch.float32, cpu))
+    # inductor's kernels are per thread count: another count is not warm
+    other = 2 if torch.get_num_threads() == 1 else 1
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=32_000, threads=other)
     assert engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
     assert engine.plan_compile(specs, compile=None, **kw) == "default"
     # another stack (other rules, or another data size) is another graph: still cold

@@ -573,7 +573,8 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     """Train one stack (specs share a seed), saving after every epoch."""
     seed = specs[0].seed
     epochs = cfg.select_epochs if phase == "selection" else cfg.epochs
-    threads = _stack_threads(cfg, specs, data, epochs, jobs=1)
+    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
+    threads = _stack_threads(cfg, specs, data, epochs, 1, load0)
     names = ",".join(dict.fromkeys(s.optimizer for s in specs))
     bar = log.bar(epochs * (data.n_train // cfg.batch_size),
                   f"{phase} seed {seed} [{len(specs)} models]")
@@ -628,14 +629,18 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
 
 
 def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: engine.PreparedData,
-                   epochs: int, jobs: int) -> int:
+                   epochs: int, jobs: int, load: float | None) -> int:
     """Sets and returns the torch threads of one stack: ``--threads``, else the measured rule
-    of :func:`optlab.engine.default_threads` for this stack's compile plan and ``jobs``."""
+    of :func:`optlab.engine.default_threads` for this stack's compile plan (judged with the
+    threads a compiled run would get: inductor caches per thread count), ``jobs`` and the
+    load average ``load`` (the one at the start of the command: its own stacks raise it)."""
+    def rule(compiled: bool) -> int:
+        return cfg.threads or engine.default_threads(len(specs), compiled, jobs, load)
+
     mode = engine.plan_compile(specs, epochs=epochs, batch_size=cfg.batch_size,
                                n_train=data.n_train, compile=cfg.compile,
-                               device=data.x_train.device)
-    return engine.set_threads(
-        cfg.threads or engine.default_threads(len(specs), mode is not None, jobs))
+                               device=data.x_train.device, threads=rule(True))
+    return engine.set_threads(rule(mode is not None))
 
 
 def _ignore_sigint() -> None:
@@ -645,14 +650,14 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _stack_job(cfg: CompareConfig, specs: list[ModelSpec], jobs: int, checkpoint: str
-               ) -> dict[str, Any]:
+def _stack_job(cfg: CompareConfig, specs: list[ModelSpec], jobs: int, checkpoint: str,
+               load: float | None) -> dict[str, Any]:
     """One seed's stack in a process of its own (``--jobs``): loads the data, trains with a
     checkpoint after every epoch (so an interrupted job resumes), returns the run records."""
     engine.enable_compile_cache()
     device = engine.pick_device(cfg.device)
     data = engine.prepare_data(load_data(cfg), device=device)
-    threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs)
+    threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs, load)
     t0 = time.perf_counter()
     results = engine.train_stack(specs, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                  compile=cfg.compile, checkpoint=checkpoint)
@@ -678,8 +683,9 @@ def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res
                                initializer=_ignore_sigint)
     clean = False
     try:
+        load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
         futures = {pool.submit(_stack_job, cfg, specs, jobs,
-                               str(res.checkpoint("final", specs[0].seed))): specs[0].seed
+                               str(res.checkpoint("final", specs[0].seed)), load0): specs[0].seed
                    for specs in stacks}
         for fut in as_completed(futures):
             seed = futures[fut]

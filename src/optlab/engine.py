@@ -103,20 +103,34 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(n_models: int, compiled: bool, jobs: int = 1) -> int:
+def default_threads(n_models: int, compiled: bool, jobs: int = 1,
+                    load: float | None = None) -> int:
     """Threads for one stack, by what was measured on a 2-core VM (``benchmarks/`` and the
-    performance notes): an **eager** step, or a single model, is as fast or faster on 1 thread
-    and far steadier (2-thread eager epochs showed 4-6x outliers whenever a vCPU was
-    preempted); a **compiled stack of 4 or more** models gains from a second thread (K=4:
-    2.17 s against 3.25 s per epoch; K=7: 3.72 s against 5.02 s; K=8: 3.69 s against 7.32 s).
-    So: 1 thread, unless the stack is compiled and K >= 4; then the cores this job may use
-    (``cores // jobs`` when ``jobs`` stacks train in parallel processes), at most one per 2
-    models and at most 8 (batch-32 GEMMs are too small to split further; beyond 2 threads
-    this is not measured here)."""
-    per_job = max(1, _cores() // max(1, jobs))
+    performance notes):
+
+    * an **eager** step, or a single model, is as fast or faster on 1 thread and far steadier
+      (2-thread eager epochs showed 4-6x outliers whenever a vCPU was preempted);
+    * a **compiled stack of 4 or more** models gains from a second thread on an idle machine
+      (K=4: 2.17 s against 3.25 s per epoch; K=7: 3.72 s against 5.02 s; K=8: 3.69 s against
+      7.32 s);
+    * on a **busy** machine a second thread is a disaster: compiled K=4, interleaved, load
+      average 10-12 on 2 cores (``benchmarks/compile_cost.py --child 4 compile --threads T``):
+      5.4 / 7.3 / 6.5 ms per step on 1 thread against 107 / 104 / 132 ms on 2 (every OpenMP
+      barrier waits for the preempted thread).
+
+    So: 1 thread, unless the stack is compiled and K >= 4; then the cores left idle by the
+    1-minute load average (``load``, default: now), shared by ``jobs`` parallel stacks, at
+    most one per 2 models and at most 8 (batch-32 GEMMs are too small to split further;
+    beyond 2 threads this is not measured here)."""
+    cores = _cores()
     if not compiled or n_models < 4:
         return 1
-    return max(1, min(per_job, n_models // 2, 8))
+    try:
+        busy = os.getloadavg()[0] if load is None else load
+    except (AttributeError, OSError):  # pragma: no cover
+        busy = 0.0
+    idle = min(cores, max(1, round(cores - busy)))
+    return max(1, min(idle // max(1, jobs), n_models // 2, 8))
 
 
 def set_threads(n: int) -> int:
@@ -463,15 +477,17 @@ def compile_mode_for(device: torch.device, compile: bool | None, work: int,
 
 
 def _graph_key(specs: Sequence[ModelSpec], batch_size: int, n_train: int, dtype: torch.dtype,
-               device: torch.device) -> str:
+               device: torch.device, threads: int | None = None) -> str:
     """What the compiled step's graph depends on: the rule groups in stack order, K, the batch
-    size, the rows of the epoch buffer, dtype, device, torch version."""
+    size, the rows of the epoch buffer, dtype, device, torch version and the torch threads
+    (inductor's CPU kernels are generated for a thread count: measured, a 2-thread run after a
+    1-thread one compiled cold again)."""
     import hashlib
 
     ordered = [specs[i] for i in _order_by_group(specs)]
     text = json.dumps([[_group_key(s) for s in ordered], batch_size,
                        (n_train // batch_size) * batch_size, str(dtype), device.type,
-                       torch.__version__])
+                       torch.__version__, torch.get_num_threads() if threads is None else threads])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -481,22 +497,26 @@ def _graph_marker(key: str) -> str | None:
 
 
 def compile_cache_warm(specs: Sequence[ModelSpec], *, batch_size: int, n_train: int,
-                       dtype: torch.dtype = torch.float32,
-                       device: torch.device | str = "cpu") -> bool:
+                       dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                       threads: int | None = None) -> bool:
     """Whether this stack's step was compiled before into the inductor cache
-    ``TORCHINDUCTOR_CACHE_DIR`` (optlab leaves a marker there after each compile)."""
-    marker = _graph_marker(_graph_key(specs, batch_size, n_train, dtype, torch.device(device)))
+    ``TORCHINDUCTOR_CACHE_DIR`` (optlab leaves a marker there after each compile), with
+    ``threads`` torch threads (default: the current setting)."""
+    marker = _graph_marker(_graph_key(specs, batch_size, n_train, dtype, torch.device(device),
+                                      threads))
     return marker is not None and os.path.exists(marker)
 
 
 def plan_compile(specs: Sequence[ModelSpec], *, epochs: int, batch_size: int, n_train: int,
                  compile: bool | None, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str = "cpu") -> str | None:
-    """The compile mode :func:`train_stack` will use for this stack (see
-    :func:`compile_mode_for`; the work is ``len(specs) x steps``)."""
+                 device: torch.device | str = "cpu", threads: int | None = None) -> str | None:
+    """The compile mode :func:`train_stack` will use for this stack when it runs with
+    ``threads`` torch threads (default: the current setting); see :func:`compile_mode_for`,
+    the work is ``len(specs) x steps``."""
     device = torch.device(device)
     warm = compile is None and compile_cache_warm(specs, batch_size=batch_size,
-                                                  n_train=n_train, dtype=dtype, device=device)
+                                                  n_train=n_train, dtype=dtype, device=device,
+                                                  threads=threads)
     return compile_mode_for(device, compile, len(specs) * (n_train // batch_size) * epochs,
                             warm, len(specs))
 
