@@ -35,6 +35,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if schedule is not None:
             defaults["lr"] = schedule
         self.clip_norm = check_clip_norm(clip_norm)
+        self._state_type: Any = None  # the rule's state NamedTuple, known after one init
         super().__init__(params, defaults)
         for group in self.param_groups:  # per-group overrides are validated too
             group_numeric, _ = split_schedule({k: group[k] for k in self.rule.defaults})
@@ -66,13 +67,17 @@ class RuleOptimizer(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 state = self.state[p]
-                if "rule_state" not in state:
-                    state["rule_state"] = self.rule.init_state(p.detach(), **hp)
-                rule_state = state["rule_state"]
+                if not state or self._state_type is None:
+                    rule_state = self.rule.init_state(p.detach(), **hp)
+                    self._state_type = type(rule_state)
+                if state:  # the rule's fields, kept as plain entries (state_dict round-trips)
+                    rule_state = self._state_type(
+                        **{k: state[k] for k in self._state_type._fields})
                 grad = p.grad if coef is None else p.grad * coef.to(p.grad.dtype)
-                new_p, state["rule_state"] = self.rule.update(
+                new_p, new_state = self.rule.update(
                     p.detach(), grad, rule_state, **{**hp, "lr": lr_at(hp["lr"], rule_state.step)}
                 )
+                state.update(new_state._asdict())
                 p.copy_(new_p)
         return loss
 
