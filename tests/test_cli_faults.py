@@ -237,6 +237,16 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--seeds", "99999999999999999999"], "at most 10000 seeds"),
     (["--seeds=-1,"], "seed -1 is out of range"),
     (["--out", ""], "--out is empty"),
+    (["--schedule", "cosine:total=-1"], "schedule 'cosine:total=-1': cosine: total must be a "
+                                        "number > 0; got -1 (or leave total out"),
+    (["--schedule", "nope"], "unknown schedule 'nope'; choose one of constant, step, cosine"),
+    (["--schedule", "step"], "schedule step needs every (e.g. step:every=...)"),
+    (["--schedule", "cosine:warm=3"], "expected key=value with key in lr_min, total"),
+    (["--schedule", " "], "schedule is empty"),
+    (["--clip-norm", "0"], "--clip-norm: must be a finite number > 0"),
+    (["--clip-norm", "nan"], "--clip-norm: must be a finite number > 0"),
+    (["--clip-norm", "big"], "--clip-norm: expected a number"),
+    (["--warmup-steps=-1"], "--warmup-steps: must be >= 0"),
 ])
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):
@@ -573,3 +583,25 @@ def test_random_kills_lose_nothing_and_resume_reaches_the_uninterrupted_numbers(
     assert _run([*args, "--quiet", "--out", str(out), "--resume"]) == 0
     assert _numbers(_doc(out)) == expected
     assert not list(out.glob(".checkpoint-*")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_different_schedule_or_clip_is_another_configuration(tmp_path, capsys):
+    """--resume keeps runs only of the same configuration: the schedule, the warmup and the
+    clipping are part of it (and a file without them still resumes as a plain run)."""
+    out = tmp_path / "o"
+    base = ["compare", *SMALL, "--epochs", "1", "--seeds", "0,", "--optimizers", "sgd",
+            "--out", str(out)]
+    assert _run([*base, "--schedule", "cosine", "--clip-norm", "1"]) == 0
+    capsys.readouterr()
+    for other, fields in ((["--schedule", "step:every=5", "--clip-norm", "1"], "schedule"),
+                          (["--schedule", "cosine", "--clip-norm", "2"], "clip_norm"),
+                          (["--schedule", "cosine", "--clip-norm", "1", "--warmup-steps", "3"],
+                           "warmup_steps"),
+                          ([], "clip_norm, schedule")):
+        assert _run([*base, *other, "--resume"]) == 2
+        assert f"another configuration (differs in: {fields})" in _one_line_error(capsys)
+    assert _run([*base, "--schedule", "cosine", "--clip-norm", "1", "--resume"]) == 0
+    plain = tmp_path / "plain"
+    assert _run([*base[:-1], str(plain)]) == 0
+    assert "schedule" not in _doc(plain)["config"]  # unused controls are not recorded
+    assert _run([*base[:-1], str(plain), "--resume"]) == 0

@@ -205,7 +205,7 @@ def parse_schedule(text: str, lr: float, warmup_steps: int = 0,
         raise ValueError(f"warmup_steps must be an integer >= 0 (0: no warmup); "
                          f"got {warmup_steps!r}")
     try:
-        schedule: Schedule = cls(lr=lr, **params)
+        schedule: Schedule = cls(lr=lr, **params)  # type: ignore[call-arg]
     except TypeError as err:
         required = {f.name for f in fields(cls) if f.default is MISSING} - {"lr"}  # type: ignore[arg-type]
         missing = sorted(required - params.keys())
