@@ -14,6 +14,14 @@ and rebuilt from its text form (:func:`parse_schedule`). ``t`` may be an ``int``
 * ``inverse_time(lr, decay)``: :math:`\eta / (1 + \text{decay}\cdot t)` (a ``LambdaLR``);
 * ``linear_warmup(s, n)``: :math:`s(t)\cdot\min(1, (t+1)/n)`, composable with any of the above.
 
+Wherever ``lr=`` takes a number it also takes a schedule, and :func:`lr_at` is the one place
+that turns either into the rate of update ``t``:
+``optlab.trajectory("adam", "rosenbrock", lr=linear_warmup(constant(0.1), 20))``,
+``optlab.make_optimizer("sgd", params, lr=cosine(0.1, 1000))``, an engine
+``ModelSpec("adam", {"lr": cosine(1e-3, 18750)}, seed)`` (the compiled step reads the rate from
+a tensor, so a schedule never recompiles it), and ``python -m optlab compare --schedule cosine
+--warmup-steps 500`` (the results file records each run's :meth:`Schedule.describe`).
+
 ``inverse_time`` satisfies the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty`,
 :math:`\sum_t \eta_t^2 < \infty`; a constant step does not, which is why SGD with a constant
 step stalls at a noise floor proportional to :math:`\eta` (chapter 2).
