@@ -348,3 +348,17 @@ def test_clipping_caps_each_rows_step_and_a_sweep_of_lrs_still_works():
 def test_bad_clip_norm_is_one_line(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         trajectory("sgd", "rosenbrock", steps=3, **kwargs)
+
+
+def test_trajectories_pass_schedules_and_clipping_through():
+    from optlab import schedules as S
+
+    sched = S.cosine(0.05, total=30)
+    both = trajectories({"plain": {"name": "adam", "lr": 0.05},
+                         "scheduled": {"name": "adam", "lr": sched, "clip_norm": None}},
+                        "rosenbrock", steps=30, clip_norm=0.5)
+    alone = trajectory("adam", "rosenbrock", steps=30, lr=0.05, clip_norm=0.5)
+    np.testing.assert_array_equal(both["plain"].path, alone.path)
+    assert both["plain"].clip_norm == 0.5 and both["scheduled"].clip_norm is None
+    np.testing.assert_array_equal(both["scheduled"].path,
+                                  trajectory("adam", "rosenbrock", steps=30, lr=sched).path)

@@ -468,6 +468,7 @@ def trajectories(
     noise: Any = 0.0,
     seed: int = 0,
     escape_factor: float = 10.0,
+    clip_norm: float | None = None,
 ) -> dict[str, Trajectory]:
     """Several optimizers from the same start(s): ``{label: Trajectory}``, in the given order.
 
@@ -478,11 +479,13 @@ def trajectories(
         {"adam, lr=0.1": {"name": "adam", "lr": 0.1}}       # a label that is not a rule name
         [("sgd", {"lr": 1e-3}), {"name": "adam", "lr": 0.05, "label": "Adam"}]
 
-    A config may also set ``noise``, ``seed`` or ``escape_factor`` for itself.
+    A config may also set ``noise``, ``seed``, ``escape_factor`` or ``clip_norm`` for itself,
+    and its ``lr`` may be a schedule (:mod:`optlab.schedules`).
     """
     out: dict[str, Trajectory] = {}
     for label, rule, cfg in _configs(names_or_configs):
-        kwargs = {"noise": noise, "seed": seed, "escape_factor": escape_factor, **cfg}
+        kwargs = {"noise": noise, "seed": seed, "escape_factor": escape_factor,
+                  "clip_norm": clip_norm, **cfg}
         out[label] = trajectory(rule, surface, x0, steps, **kwargs)
     return out
 
