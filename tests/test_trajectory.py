@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import optlab
-from optlab.rules import FIRST_ORDER
+from optlab.rules import FIRST_ORDER, RULES
 from optlab.surfaces import SURFACES, get_surface, quadratic
 from optlab.trajectories import Trajectory, trajectories, trajectory
 
 #: A learning rate per rule that moves sensibly on Rosenbrock.
-LRS = {"sgd": 1e-3, "momentum": 3e-4, "nesterov": 3e-4, "adagrad": 0.5, "rmsprop": 1e-2,
-       "adam": 0.05, "adamw": 0.05, "nadamw": 0.05}
+#: Each rule's demo learning rate: sensible Rosenbrock paths from its start.
+LRS = {name: rule.demo_lr for name, rule in RULES.items()}
 
 
 def test_lazy_package_attribute():
@@ -247,7 +247,6 @@ def test_trajectories_runs_several_optimizers():
 # --------------------------------------------------------------------------------------------
 
 def _torch_path(surface, opt_factory, sched_factory, start, steps, clip_norm=None):
-    import math
 
     w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     opt = opt_factory([w])
@@ -255,7 +254,7 @@ def _torch_path(surface, opt_factory, sched_factory, start, steps, clip_norm=Non
     path = [w.detach().clone()]
     for _ in range(steps):
         opt.zero_grad()
-        gx, gy = surface.gxy(*w.detach().tolist(), math)
+        gx, gy = surface.gxy(*w.detach().tolist())
         w.grad = torch.tensor([gx, gy], dtype=torch.float64)
         if clip_norm is not None:
             torch.nn.utils.clip_grad_norm_([w], clip_norm)
@@ -332,7 +331,7 @@ def test_clipping_caps_each_rows_step_and_a_sweep_of_lrs_still_works():
     x0 = np.array([[-1.5, 2.0], [1.0, 1.001]])
     t = trajectory("sgd", s, x0, 1, lr=np.array([1e-3, 1e-3]), clip_norm=1.0)
     steps = np.linalg.norm(t.path[1] - t.path[0], axis=1)
-    g = np.array([s.gxy(x, y, np) for x, y in x0])
+    g = np.array([s.gxy(x, y) for x, y in x0])
     norms = np.linalg.norm(g, axis=1)
     assert norms[0] > 1 > norms[1]
     np.testing.assert_allclose(steps, 1e-3 * norms * np.minimum(1.0, 1.0 / (norms + 1e-6)),
@@ -362,3 +361,24 @@ def test_trajectories_pass_schedules_and_clipping_through():
     assert both["plain"].clip_norm == 0.5 and both["scheduled"].clip_norm is None
     np.testing.assert_array_equal(both["scheduled"].path,
                                   trajectory("adam", "rosenbrock", steps=30, lr=sched).path)
+
+
+@pytest.mark.parametrize("name", [n for n, r in optlab.RULES.items() if r.torch_twin is not None])
+def test_every_twinned_rule_takes_a_schedule_and_clipping_as_its_torch_twin(name):
+    """The registry's twins: warmup + step decay + clipping through trajectory == torch.optim
+    with a LambdaLR and clip_grad_norm_ (float64, 40 steps, on a rotated quadratic, where a
+    rounding difference does not grow as on Rosenbrock's curved valley)."""
+    from optlab import schedules as S
+
+    rule = optlab.RULES[name]
+    base = rule.demo_lr
+    sched = S.linear_warmup(S.step(base, every=7, gamma=0.5), 5)
+    surf = quadratic(condition=10.0, angle=0.5)
+    ours = trajectory(name, surf, None, 40, lr=sched, clip_norm=1.0)
+    theirs = _torch_path(surf, lambda p: rule.torch_twin(p, lr=base),
+                         lambda o: torch.optim.lr_scheduler.LambdaLR(
+                             o, lambda t: float(sched(t)) / base), surf.start, 40, 1.0)
+    # torch keeps NAdam's step and momentum product as float32 scalars: 1e-10 apart from step 1
+    tol = 1e-9 if name == "nadamw" else 1e-12
+    np.testing.assert_allclose(ours.path[:, 0], theirs, rtol=tol, atol=tol)
+    assert np.abs(theirs[-1] - theirs[0]).max() > 1e-3
