@@ -168,6 +168,7 @@
       var mod = await import(STATIC + "pyodide/pyodide.mjs");
       var filesReq = fetch(STATIC + "optlab-lab/optlab-py.json");
       var py = await mod.loadPyodide({indexURL: STATIC + "pyodide/", packages: []});
+      state.loadMs = performance.now() - t0;
       var bundle = await (await filesReq).json();
       var site = "/home/pyodide/optlab-lab";
       Object.keys(bundle.files).forEach(function (rel) {
@@ -226,6 +227,11 @@
     figure.appendChild(img);
     figure.appendChild(this.svg);
     this.root.appendChild(figure);
+    var e = cfg.extent;
+    this.root.appendChild(el("p", {"class": "optlab-lab-axes", text: "w\u2081 from " +
+      formatValue(e[0]) + " to " + formatValue(e[1]) + " (left to right), w\u2082 from " +
+      formatValue(e[2]) + " to " + formatValue(e[3]) + " (bottom to top); \u25cb the start: " +
+      "click the picture to move it"}));
     this.legend = el("div", {"class": "optlab-lab-legend"});
     this.root.appendChild(this.legend);
     this.status = el("p", {"class": "optlab-lab-status", role: "status"});
@@ -448,7 +454,7 @@
       self.legend.appendChild(el("span", {"class": "optlab-lab-key"}, [
         el("span", {"class": "optlab-lab-swatch", style: "background:" + r.color}),
         el("span", {text: " " + (r.mine ? "your " + r.rule : r.rule) + (full ? "" :
-          " (left the box at step " + path.length + ")")})]));
+          " (diverged at step " + path.length + ")")})]));
     });
     this.drawStart();
   };
