@@ -240,7 +240,7 @@ def write_package_bundle(static_dir: Path) -> Path:
     return path
 
 
-def _labs(app: Sphinx, pagename: str, context: dict) -> None:
+def _labs(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
     """Fill in (or, without Pyodide, remove) the lab placeholders of a page."""
     body = context.get("body") or ""
     if "optlab-lab" not in body or not LAB_MARKER.search(body):
