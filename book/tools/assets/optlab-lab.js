@@ -165,6 +165,10 @@
       if (typeof WebAssembly !== "object") {
         throw new Error("this browser has no WebAssembly; the frame slider above still works");
       }
+      if (location.protocol === "file:") { // browsers refuse modules and fetch from file://
+        throw new Error("a page opened as a file cannot load Python: serve the book, e.g. " +
+          "python -m http.server -d _build/html, and open http://localhost:8000");
+      }
       var mod = await import(STATIC + "pyodide/pyodide.mjs");
       var filesReq = fetch(STATIC + "optlab-lab/optlab-py.json");
       var py = await mod.loadPyodide({indexURL: STATIC + "pyodide/", packages: []});
