@@ -270,15 +270,15 @@ def contour_png(surface: str | Surface, width: int = 560, *,
     height = int(round(width * min(2.0, max(0.5, sy / sx))))
     dpi = 100
     fig = _Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     draw_contour(ax, surf, levels=levels)
     ax.set_aspect("auto")
     ax.set_axis_off()
-    fig.canvas.draw()
+    canvas.draw()
     from PIL import Image
 
-    rgb = np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
     img = Image.fromarray(rgb).quantize(64, method=Image.Quantize.FASTOCTREE)  # palette PNG
     buf = io.BytesIO()
     img.save(buf, format="png", optimize=True)

@@ -87,16 +87,21 @@ def compile_rule(source: str, base: str) -> LiveRule:
             copy.__kwdefaults__ = obj.__kwdefaults__
             namespace[key] = copy
     exec(compile(source, READER_FILE, "exec"), namespace)  # noqa: S102 - the reader's own code
-    update, init = namespace.get(rule.update.__name__), namespace.get(rule.init.__name__)
-    for fn, what in ((update, rule.update.__name__), (init, rule.init.__name__)):
-        if not callable(fn):
-            raise TypeError(f"{what} must stay a function (your code replaced it)")
+    update: Callable[..., Any] = _function(namespace, rule.update.__name__)
+    init: Callable[..., Any] = _function(namespace, rule.init.__name__)
     init_keys = tuple(getattr(rule, "init_keys", ()))
 
     def init_state(params: Any, **hparams: Any) -> Any:
         return init(params, **{k: hparams[k] for k in init_keys if k in hparams})
 
     return LiveRule(f"{base} (edited)", init_state, update, rule.defaults)
+
+
+def _function(namespace: Mapping[str, Any], name: str) -> Callable[..., Any]:
+    fn = namespace.get(name)
+    if not callable(fn):
+        raise TypeError(f"{name} must stay a function (your code replaced it)")
+    return fn
 
 
 def error_line(exc: BaseException) -> str:

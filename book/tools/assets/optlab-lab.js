@@ -222,9 +222,13 @@
       cfg.downloadMB + " MB)."}));
     this.root.appendChild(head);
 
-    var figure = el("div", {"class": "optlab-lab-figure"});
-    var img = el("img", {src: cfg.image, alt: "contour lines of the " + cfg.label +
+    // the figure and the controls appear (and the image loads) when the reader presses Run
+    // live: until then the lab costs the page one button
+    var figure = el("div", {"class": "optlab-lab-figure", hidden: ""});
+    this.figure = figure;
+    this.img = el("img", {alt: "contour lines of the " + cfg.label +
       " surface; click to set the start point", width: cfg.width, height: cfg.height});
+    var img = this.img;
     this.svg = svg("svg", {viewBox: "0 0 " + cfg.width + " " + cfg.height,
       "class": "optlab-lab-svg", role: "img", "aria-label": "optimizer paths"});
     this.svg.addEventListener("click", function (ev) { self.clickStart(ev); });
@@ -232,7 +236,7 @@
     figure.appendChild(this.svg);
     this.root.appendChild(figure);
     var e = cfg.extent;
-    this.root.appendChild(el("p", {"class": "optlab-lab-axes", text: "w\u2081 from " +
+    this.root.appendChild(this.axes = el("p", {"class": "optlab-lab-axes", hidden: "", text: "w\u2081 from " +
       formatValue(e[0]) + " to " + formatValue(e[1]) + " (left to right), w\u2082 from " +
       formatValue(e[2]) + " to " + formatValue(e[3]) + " (bottom to top); \u25cb the start: " +
       "click the picture to move it"}));
@@ -386,6 +390,9 @@
 
   Lab.prototype.run = async function () {
     var self = this;
+    if (!this.img.getAttribute("src")) { this.img.setAttribute("src", this.cfg.image); }
+    this.figure.hidden = false;
+    this.axes.hidden = false;
     this.controls.hidden = false;
     this.button.disabled = true;
     if (!this.runJson) {
