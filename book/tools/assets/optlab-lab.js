@@ -321,6 +321,14 @@
       this.textarea = el("textarea", {rows: 14, spellcheck: "false",
         "aria-label": "your rule's Python code"});
       this.textarea.value = cfg.edit.source;
+      this.textarea.addEventListener("keydown", function (ev) { // Tab indents (Python)
+        if (ev.key !== "Tab" || ev.shiftKey) { return; }
+        ev.preventDefault();
+        var t = self.textarea;
+        var a = t.selectionStart;
+        t.value = t.value.slice(0, a) + "    " + t.value.slice(t.selectionEnd);
+        t.selectionStart = t.selectionEnd = a + 4;
+      });
       var go = el("button", {type: "button", "class": "optlab-lab-mine",
         text: "Run my rule"});
       var reset = el("button", {type: "button", text: "Reset the code"});
