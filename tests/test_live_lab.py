@@ -14,7 +14,8 @@ live" boots Pyodide; the paths the lab exposes (``window.optlabLab.lastPaths``) 
 where trajectory marks a divergence; moving the lr slider changes the paths; a click on the
 contour moves the start to the clicked point; an edited rule (the editor's code with
 ``lr = 0.5 * lr`` added) runs and equals trajectory at half the learning rate; a syntax error
-shows one line and the page keeps working. No JavaScript error anywhere.
+shows one line and the page keeps working; a rule that never returns is stopped (Python runs
+in a Web Worker) and the next change restarts it. No JavaScript error anywhere.
 
 Skipped with one reason when Chromium or the vendored Pyodide (``make vendor``) is missing.
 The pure parts of the lab's script are tested by Node's runner (``book/tests``), from here too.
@@ -297,6 +298,39 @@ def test_lab_scenario(browser, tiny_site):
         before = page.locator(".optlab-frames img").first.get_attribute("src")
         p.set_range(".optlab-frames input.anim-slider", 2)
         assert page.locator(".optlab-frames img").first.get_attribute("src") != before
+        p.check_clean()
+    finally:
+        p.context.close()
+        server.shutdown()
+
+
+@browser_only
+def test_lab_stops_a_rule_that_never_returns(browser, tiny_site):
+    """Python runs in a Web Worker: a reader's endless loop is stopped after runTimeoutMs,
+    said in one line, and the next change restarts Python with the package's rules."""
+    server, base = _serve(tiny_site)
+    p = OfflinePage(browser)
+    try:
+        page = p.page
+        page.goto(base + "chapters/lab-1.html", wait_until="load")
+        p.boot()
+        page.evaluate("window.optlabLab.runTimeoutMs = 3000")
+        page.locator("details.optlab-lab-editor > summary").first.click()
+        page.locator("details.optlab-lab-editor textarea").first.fill(
+            "def momentum_update(*args, **kwargs):\n    while True:\n        pass\n")
+        page.locator("button.optlab-lab-mine").first.click()
+        p.wait("() => /ran for more than/.test("
+               "document.querySelector('.optlab-lab-error').textContent)", timeout=60_000)
+        error = page.locator(".optlab-lab-error").first.text_content()
+        assert error.startswith("the rules ran for more than 3 s") and "\n" not in error
+        lr0 = p.state()[0]["rules"][0]["hparams"]["lr"]
+        p.set_range(".optlab-lab-lr input[type=range]", 30)  # restarts Python
+        p.wait("r => window.optlabLab.lastRequest.rules[0].hparams.lr !== r", lr0,
+               timeout=BOOT_TIMEOUT_MS)
+        request, paths = p.state()
+        assert [r["rule"] for r in request["rules"]] == ["sgd", "momentum"]  # yours is hidden
+        assert_lab_equals_trajectory(request, paths)
+        assert page.locator(".optlab-lab-error").first.text_content() == ""
         p.check_clean()
     finally:
         p.context.close()

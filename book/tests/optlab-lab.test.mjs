@@ -78,3 +78,12 @@ test("a path becomes SVG polyline points in image pixels", () => {
   assert.equal(lab.polylinePoints([[-2, 3], [0, 1]], EXTENT, 560, 400), "0.0,0.0 280.0,200.0");
   assert.equal(lab.polylinePoints([], EXTENT, 560, 400), "");
 });
+
+test("an error becomes one line: a Python traceback's last line, else the first", () => {
+  const tb = "Traceback (most recent call last):\n  File \"<exec>\", line 3, in <module>\n" +
+    "ModuleNotFoundError: No module named 'numpy'\n";
+  assert.equal(lab.oneLine(tb), "ModuleNotFoundError: No module named 'numpy'");
+  assert.equal(lab.oneLine("TypeError: x is not a function\n    at foo (a.js:1)"),
+    "TypeError: x is not a function");
+  assert.equal(lab.oneLine("\n\n"), "");
+});

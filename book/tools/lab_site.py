@@ -64,7 +64,7 @@ def build(outdir: str | Path, pages: Sequence[Mapping[str, Any]] = PAGES,
     static.mkdir(parents=True, exist_ok=True)
     if not (static / "pyodide").exists():
         shutil.copytree(pyodide, static / "pyodide")
-    for name in ("optlab-lab.js", "optlab-lab.css"):
+    for name in ("optlab-lab.js", "optlab-lab-worker.js", "optlab-lab.css"):
         shutil.copy2(optlab_assets.ASSETS / name, static / name)
     optlab_assets.write_package_bundle(static)
     mb = optlab_assets.pyodide_megabytes(pyodide)

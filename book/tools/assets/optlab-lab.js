@@ -8,8 +8,11 @@
    (_static/optlab-lab/optlab-py.json) load once per page, from the browser's cache on the next
    pages, and every control change re-runs optlab.live.run_json and redraws the paths.
 
-   window.optlabLab: {labs, lastPaths, lastRequest, lastAnswer, bootMs, computeMs, drawMs,
-   boot()} for tests and benchmarks. The pure parts (coordinate transforms, the log sliders,
+   Python runs in a Web Worker (optlab-lab-worker.js): the page stays responsive while it boots
+   and computes, and a reader's rule that never returns is stopped after runTimeoutMs (10 s).
+
+   window.optlabLab: {labs, lastPaths, lastRequest, lastAnswer, bootMs, loadMs, computeMs,
+   pythonMs, drawMs, boot()} for tests and benchmarks. The pure parts (coordinate transforms, the log sliders,
    parsing what a reader types) are exported for Node's test runner: book/tests/*.test.mjs. */
 (function (root, factory) {
   "use strict";
@@ -116,6 +119,15 @@
     return out;
   }
 
+  /** One line of an error text: a Python traceback's last line (the exception), else the
+      first line. */
+  function oneLine(text) {
+    var lines = String(text).split("\n").map(function (l) { return l.trim(); })
+      .filter(function (l) { return l; });
+    if (!lines.length) { return ""; }
+    return /^Traceback/.test(lines[0]) ? lines[lines.length - 1] : lines[0];
+  }
+
   /** SVG polyline points ("x,y x,y ...") of a path in data coordinates. */
   function polylinePoints(path, extent, width, height) {
     return path.map(function (p) {
@@ -128,7 +140,7 @@
     dataToPx: dataToPx, pxToData: pxToData, clientToPx: clientToPx, round: round,
     formatValue: formatValue, logValue: logValue, logPosition: logPosition,
     betaValue: betaValue, betaPosition: betaPosition, parseNumber: parseNumber,
-    collectHparams: collectHparams, polylinePoints: polylinePoints
+    collectHparams: collectHparams, polylinePoints: polylinePoints, oneLine: oneLine
   };
   if (typeof document === "undefined") { return core; } // Node: the pure parts only
 
@@ -139,7 +151,7 @@
   var scriptSrc = document.currentScript ? document.currentScript.src : "";
   var STATIC = scriptSrc.slice(0, scriptSrc.lastIndexOf("/") + 1); // .../_static/
   var state = {labs: [], lastPaths: null, lastRequest: null, lastAnswer: null,
-    bootMs: null, computeMs: null, drawMs: null, booted: null};
+    bootMs: null, computeMs: null, drawMs: null, booted: null, runTimeoutMs: 10000};
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -156,41 +168,73 @@
     return node;
   }
 
-  /** Pyodide and the package, once per page (the files come from the HTTP cache after the
-      first page). Resolves to the Python function run_json. */
+  /** Python, once per page (the files come from the HTTP cache after the first page): a Web
+      Worker running optlab-lab-worker.js. Resolves to call(request) -> Promise of the answer
+      (a JSON string), which rejects with one line if Python fails or runs longer than
+      state.runTimeoutMs (a reader's rule that never returns: the worker is then stopped, and the
+      next run starts a new one). */
   function boot() {
     if (state.booted) { return state.booted; }
     var t0 = performance.now();
-    state.booted = (async function () {
+    state.booted = new Promise(function (resolve, reject) {
       if (typeof WebAssembly !== "object") {
         throw new Error("this browser has no WebAssembly; the frame slider above still works");
       }
-      if (location.protocol === "file:") { // browsers refuse modules and fetch from file://
+      if (location.protocol === "file:") { // browsers refuse workers and fetch from file://
         throw new Error("a page opened as a file cannot load Python: serve the book, e.g. " +
           "python -m http.server -d _build/html, and open http://localhost:8000");
       }
-      var mod = await import(STATIC + "pyodide/pyodide.mjs");
-      var filesReq = fetch(STATIC + "optlab-lab/optlab-py.json");
-      var py = await mod.loadPyodide({indexURL: STATIC + "pyodide/", packages: []});
-      state.loadMs = performance.now() - t0;
-      var bundle = await (await filesReq).json();
-      var site = "/home/pyodide/optlab-lab";
-      Object.keys(bundle.files).forEach(function (rel) {
-        var parts = rel.split("/");
-        var dir = site;
-        parts.slice(0, -1).forEach(function (p) {
-          dir += "/" + p;
-          try { py.FS.mkdirTree(dir); } catch (e) { /* exists */ }
+      var worker = new Worker(STATIC + "optlab-lab-worker.js", {type: "module"});
+      var waiting = {};
+      var nextId = 1;
+      function stop(why) {
+        worker.terminate();
+        state.booted = null;
+        Object.keys(waiting).forEach(function (id) { waiting[id].reject(new Error(why)); });
+        waiting = {};
+      }
+      function call(request) {
+        return new Promise(function (res, rej) {
+          var id = nextId++;
+          var limit = state.runTimeoutMs;
+          var timer = setTimeout(function () {
+            stop("the rules ran for more than " + limit / 1000 + " s and were stopped (a " +
+              "loop that never ends?); your rule is hidden, Python restarts on the next change");
+          }, limit);
+          waiting[id] = {resolve: function (m) { clearTimeout(timer); res(m); },
+            reject: function (e) { clearTimeout(timer); rej(e); }};
+          worker.postMessage({type: "run", id: id, request: request});
         });
-        py.FS.mkdirTree(dir);
-        py.FS.writeFile(site + "/" + rel, bundle.files[rel]);
-      });
-      py.runPython("import sys\nsys.path.insert(0, " + JSON.stringify(site) + ")\n" +
-        "from optlab.live import run_json");
-      var runJson = py.globals.get("run_json");
-      state.bootMs = performance.now() - t0;
-      return runJson;
-    })();
+      }
+      worker.onmessage = function (ev) {
+        var m = ev.data;
+        if (m.type === "ready") {
+          state.loadMs = m.loadMs;
+          state.bootMs = performance.now() - t0;
+          resolve(call);
+        } else if (m.type === "answer" && waiting[m.id]) {
+          var w = waiting[m.id];
+          delete waiting[m.id];
+          state.pythonMs = m.ms;
+          w.resolve(m.answer);
+        } else if (m.type === "error") {
+          if (m.id && waiting[m.id]) {
+            var v = waiting[m.id];
+            delete waiting[m.id];
+            v.reject(new Error(oneLine(m.error)));
+          } else {
+            stop("boot failed");
+            reject(new Error(oneLine(m.error)));
+          }
+        }
+      };
+      worker.onerror = function (ev) {
+        stop("the worker failed");
+        reject(new Error(ev.message || "the Python worker could not start"));
+      };
+      worker.postMessage({type: "boot", staticUrl: STATIC});
+    });
+    state.booted.catch(function () { state.booted = null; });
     return state.booted;
   }
 
@@ -202,7 +246,8 @@
     this.enabled = {};
     this.source = config.edit ? config.edit.source : null;
     this.editOn = false;
-    this.runJson = null;
+    this.call = null; // call(request) -> Promise of the answer, once Python runs
+    this.busy = false;
     this.pending = false;
     this.build();
   }
@@ -397,44 +442,61 @@
   };
 
   Lab.prototype.run = async function () {
-    var self = this;
+    this.started = true;
     if (!this.img.getAttribute("src")) { this.img.setAttribute("src", this.cfg.image); }
     this.figure.hidden = false;
     this.axes.hidden = false;
     this.controls.hidden = false;
     this.button.disabled = true;
-    if (!this.runJson) {
+    if (!this.call) {
       this.status.textContent = "loading Python (once per page; cached for the next pages)\u2026";
       try {
-        this.runJson = await boot();
+        this.call = await boot();
       } catch (e) {
         this.status.textContent = "";
-        this.showError("could not start Python: " + String(e && e.message || e).split("\n")[0]);
+        this.showError("could not start Python: " + oneLine(String(e && e.message || e)));
         this.button.disabled = false;
-        state.booted = null;
         return;
       }
       this.button.textContent = "Running live";
     }
-    self.compute();
+    this.schedule();
   };
 
+  /** Recompute soon: at most one computation runs at a time, and changes that arrive while it
+      runs are folded into one more, from the controls' latest values. */
   Lab.prototype.schedule = function () {
-    if (!this.runJson || this.pending) { return; }
-    var self = this;
-    this.pending = true;
-    requestAnimationFrame(function () { self.pending = false; self.compute(); });
+    if (!this.call) {
+      if (this.started && !this.button.disabled) { this.run(); } // Python was stopped
+      return;
+    }
+    if (this.busy) { this.pending = true; return; }
+    this.compute();
   };
 
-  Lab.prototype.compute = function () {
+  Lab.prototype.compute = async function () {
     var req = this.request();
-    var t0 = performance.now();
-    var answer = JSON.parse(this.runJson(JSON.stringify({surface: req.surface,
-      start: req.start, steps: req.steps, rules: req.rules.map(function (r) {
+    var body = JSON.stringify({surface: req.surface, start: req.start, steps: req.steps,
+      rules: req.rules.map(function (r) {
         var out = {rule: r.rule, hparams: r.hparams};
         if (r.source !== undefined) { out.source = r.source; }
         return out;
-      })})));
+      })});
+    this.busy = true;
+    var t0 = performance.now();
+    var answer;
+    try {
+      answer = JSON.parse(await this.call(body));
+    } catch (e) {
+      this.busy = false;
+      this.pending = false;
+      this.call = null; // the worker was stopped: the next change starts a new one
+      if (/ran for more than/.test(String(e && e.message))) { this.editOn = false; }
+      this.button.disabled = false;
+      this.button.textContent = "Run live";
+      this.showError(oneLine(String(e && e.message || e)));
+      return;
+    }
     var t1 = performance.now();
     this.draw(req, answer);
     var t2 = performance.now();
@@ -445,9 +507,14 @@
     state.lastPaths = answer.paths;
     state.lastLab = this;
     var errs = (answer.errors || []).filter(function (e) { return e; });
-    if (errs.length) { this.showError(errs[0]); } else { this.showError(""); }
+    this.showError(errs.length ? errs[0] : "");
     this.status.textContent = req.rules.length + " rule(s) \u00d7 " + req.steps +
       " steps in " + Math.round(t2 - t0) + " ms";
+    this.busy = false;
+    if (this.pending) {
+      this.pending = false;
+      this.compute();
+    }
   };
 
   Lab.prototype.showError = function (text) {
@@ -494,7 +561,7 @@
     var p = pxToData(px, cfg.extent, cfg.width, cfg.height);
     this.start = [round(p[0], 4), round(p[1], 4)];
     this.drawStart();
-    if (this.runJson) { this.schedule(); } else { this.run(); }
+    if (this.call) { this.schedule(); } else { this.run(); }
   };
 
   function init() {
