@@ -418,8 +418,12 @@ def test_book_lab_json_is_valid_where_built():
     import html
     import re
 
+    script = re.compile(r'<script src="[^"]*_static/optlab-lab\.js')
+    if BOOK_PAGES:  # the lab's script is on the pages with a lab only
+        assert not script.search((BOOK / "book" / "intro.html").read_text(encoding="utf-8"))
     for rel in BOOK_PAGES:
         text = (BOOK / rel).read_text(encoding="utf-8")
+        assert script.search(text), rel
         for raw in re.findall(r'class="optlab-lab" hidden data-lab="([^"]*)"', text):
             cfg = json.loads(html.unescape(raw))
             assert (BOOK / Path(rel).parent / cfg["image"]).resolve().is_file(), rel
