@@ -556,6 +556,7 @@ def lab_config(
         "lr": {"value": lr, "lo": min(math.log10(lo), math.log10(lr)),
                "hi": max(math.log10(hi), math.log10(lr))},
         "rules": rules,
+        "noise": bool(knobs.get("noise", 0.0)),  # the frame slider's; the lab has none
         "edit": {"rule": edit, "init": rule.init.__name__,
                  "source": source_of(rule.update).rstrip() + "\n"},
     }

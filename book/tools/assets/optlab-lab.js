@@ -264,7 +264,7 @@
     head.appendChild(this.button);
     head.appendChild(el("span", {"class": "optlab-lab-note", text: "Recompute the paths " +
       "in your browser with the package's own rules (Python in WebAssembly, loaded once: " +
-      cfg.downloadMB + " MB)."}));
+      cfg.downloadMB + " MB)" + (cfg.noise ? ", without gradient noise." : ".")}));
     this.root.appendChild(head);
 
     // the figure and the controls appear (and the image loads) when the reader presses Run
