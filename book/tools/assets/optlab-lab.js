@@ -568,7 +568,7 @@
     document.querySelectorAll("div.optlab-lab[data-lab]").forEach(function (node) {
       try {
         state.labs.push(new Lab(node, JSON.parse(node.getAttribute("data-lab"))));
-      } catch (e) {
+      } catch {
         node.hidden = true; // a lab that cannot be read: the frame slider stays
       }
     });
