@@ -1,6 +1,6 @@
 // ESLint 9 (flat config, "recommended" rules) for the live labs' scripts and their Node tests.
 // With eslint, @eslint/js and globals installed (npm i eslint@9 @eslint/js@9 globals) where
-// this file can import them:  eslint -c book/tools/assets/eslint.config.mjs \
+// this file can import them:  eslint -c book/tests/eslint.config.mjs \
 //     book/tools/assets/optlab-lab.js book/tools/assets/optlab-lab-worker.js book/tests
 // (offline, tests/test_live_lab.py runs `node --check` on them and their Node tests).
 import js from "@eslint/js";
