@@ -80,6 +80,7 @@ def compile_rule(source: str, base: str) -> LiveRule:
     rule = rules_module.get_rule(base)
     namespace: dict[str, Any] = dict(vars(rules_module))
     namespace["__name__"] = "optlab.rules_edited"
+    namespace["RULES"] = dict(rules_module.RULES)  # what the code registers stays in the copy
     for key, obj in list(namespace.items()):
         if isinstance(obj, types.FunctionType) and obj.__module__ == rules_module.__name__:
             copy = types.FunctionType(obj.__code__, namespace, obj.__name__, obj.__defaults__,
