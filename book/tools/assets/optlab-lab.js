@@ -187,13 +187,18 @@
       var worker = new Worker(STATIC + "optlab-lab-worker.js", {type: "module"});
       var waiting = {};
       var nextId = 1;
+      var stopped = false;
       function stop(why) {
+        stopped = true;
         worker.terminate();
         state.booted = null;
         Object.keys(waiting).forEach(function (id) { waiting[id].reject(new Error(why)); });
         waiting = {};
       }
       function call(request) {
+        if (stopped) { // another lab on the page stopped it: the next change restarts it
+          return Promise.reject(new Error("Python was stopped; it restarts on the next change"));
+        }
         return new Promise(function (res, rej) {
           var id = nextId++;
           var limit = state.runTimeoutMs;
