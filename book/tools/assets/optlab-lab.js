@@ -286,10 +286,11 @@
     figure.appendChild(this.svg);
     this.root.appendChild(figure);
     var e = cfg.extent;
-    this.root.appendChild(this.axes = el("p", {"class": "optlab-lab-axes", hidden: "", text: "w\u2081 from " +
+    this.axes = el("p", {"class": "optlab-lab-axes", hidden: "", text: "w\u2081 from " +
       formatValue(e[0]) + " to " + formatValue(e[1]) + " (left to right), w\u2082 from " +
       formatValue(e[2]) + " to " + formatValue(e[3]) + " (bottom to top); \u25cb the start: " +
-      "click the picture to move it"}));
+      "click the picture to move it"});
+    this.root.appendChild(this.axes);
     this.legend = el("div", {"class": "optlab-lab-legend"});
     this.root.appendChild(this.legend);
     this.status = el("p", {"class": "optlab-lab-status", role: "status"});
@@ -324,9 +325,10 @@
     var c = this.controls;
     var shared = el("div", {"class": "optlab-lab-row"});
     var lr = cfg.lr;
-    shared.appendChild(this.slider("learning rate η", lr.value, logPosition(lr.value, lr.lo, lr.hi,
-      SLIDER_STEPS), SLIDER_STEPS, function (p) { return logValue(p, lr.lo, lr.hi,
-      SLIDER_STEPS); }, function (v, init) { self.lr = v; if (!init) { self.schedule(); } }));
+    shared.appendChild(this.slider("learning rate η", lr.value,
+      logPosition(lr.value, lr.lo, lr.hi, SLIDER_STEPS), SLIDER_STEPS,
+      function (p) { return logValue(p, lr.lo, lr.hi, SLIDER_STEPS); },
+      function (v, init) { self.lr = v; if (!init) { self.schedule(); } }));
     shared.lastChild.classList.add("optlab-lab-lr");
     var steps = el("input", {type: "range", min: 10, max: cfg.maxSteps, step: 10,
       value: cfg.steps, "aria-label": "steps"});
