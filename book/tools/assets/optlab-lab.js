@@ -12,8 +12,9 @@
    and computes, and a reader's rule that never returns is stopped after runTimeoutMs (10 s).
 
    window.optlabLab: {labs, lastPaths, lastRequest, lastAnswer, bootMs, loadMs, computeMs,
-   pythonMs, drawMs, boot()} for tests and benchmarks. The pure parts (coordinate transforms, the log sliders,
-   parsing what a reader types) are exported for Node's test runner: book/tests/*.test.mjs. */
+   pythonMs, drawMs, runTimeoutMs, boot()} for tests and benchmarks. The pure parts (coordinate
+   transforms, the log sliders, parsing what a reader types, error lines) are exported for
+   Node's test runner: book/tests/*.test.mjs. */
 (function (root, factory) {
   "use strict";
   var core = factory();
