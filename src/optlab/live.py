@@ -13,7 +13,7 @@ lab's controls and draws the paths it returns over a contour image rendered at b
 **Your own rule.** A lab's editor holds a rule's source (as ``show_source`` prints it). The
 reader's code runs in a copy of :mod:`optlab.rules`' namespace (:func:`compile_rule`): a
 function it defines replaces the one of that name, and every rule function of the copy calls
-the replaced one. So an edited ``_adam_step`` changes ``adam_update`` too, and an edited
+the replaced one. So an edited ``adam_step`` changes ``adam_update`` too, and an edited
 ``adam_update`` may call the module's helpers (``_sqrt``, ``AdamState`` ...). Any error in the
 reader's code becomes one line (:func:`error_line`), never a traceback on the page.
 """
@@ -73,7 +73,7 @@ def compile_rule(source: str, base: str) -> LiveRule:
 
     ``source`` runs in a copy of :mod:`optlab.rules`' namespace whose functions are rebound to
     that copy, so they call what ``source`` redefines. The rule's update and init are then
-    looked up by their names in the copy: edit ``adam_update`` or ``_adam_step`` (or define
+    looked up by their names in the copy: edit ``adam_update`` or ``adam_step`` (or define
     ``adam_init`` for a new state) and ``adam`` runs the edited code. Raises what compiling or
     running ``source`` raises (``SyntaxError``, ``NameError`` ...); see :func:`error_line`.
     """
@@ -150,7 +150,7 @@ def _fine(surface: Surface, box: Sequence[float], x: float, y: float) -> bool:
     if not (box[0] <= x <= box[1] and box[2] <= y <= box[3]):  # also False for NaN
         return False
     try:
-        return math.isfinite(surface.fxy(x, y, math))
+        return math.isfinite(surface.fxy(x, y))
     except (ArithmeticError, ValueError):
         return False
 
@@ -173,7 +173,7 @@ def run_path(rule: LiveRule, surface: Surface, start: Sequence[float], steps: in
     path = [(x, y)]
     for _ in range(steps):
         try:
-            gx, gy = gxy(x, y, math)
+            gx, gy = gxy(x, y)
             x, sx = update(x, gx, sx, **kw)
             y, sy = update(y, gy, sy, **kw)
             x, y = float(x), float(y)

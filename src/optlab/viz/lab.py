@@ -17,7 +17,7 @@ from typing import Any
 
 from ..live import surface_spec
 from ..notebook import source_of
-from ..rules import FIRST_ORDER, get_rule
+from ..rules import FIRST_ORDER, Range, get_rule
 from ..surfaces import Surface, get_surface
 from .knobs import KNOB_DEFAULTS, check_optimizers, check_start, lr_range, rule_hparams
 from .style import COLORS
@@ -29,24 +29,27 @@ _LAB_LABELS: dict[str, str] = {
     "initial_accumulator_value": "G₀ (initial sum)", "momentum_decay": "momentum_decay ψ",
     "betas.0": "β₁", "betas.1": "β₂",
 }
-#: Hyperparameters a lab leaves at their value (nesterov refuses dampening != 0).
-_LAB_FIXED: dict[str, tuple[str, ...]] = {"nesterov": ("dampening",)}
 
 
-def _lab_control(key: str, value: Any) -> dict[str, Any]:
-    """The control of one hyperparameter: a checkbox (``bool``), a β slider (decay rates in
-    [0, 1), logarithmic in 1 − β), a log slider (``eps``) or a number box (the rest, >= 0)."""
+def _lab_control(key: str, value: Any, rng: Range | None) -> dict[str, Any] | None:
+    """The control of one hyperparameter, from the registry's range of it (``rng``): a
+    checkbox (a ``bool``), a β slider (a range within [0, 1]: logarithmic in 1 − β), a log
+    slider (a range that excludes 0: ``eps``), or a number box (the rest, >= the range's
+    low end). None for a range that holds one value (Nesterov's dampening is 0)."""
     label = _LAB_LABELS.get(key, key)
     if isinstance(value, bool):
         return {"key": key, "label": label, "kind": "bool", "value": value}
     v = float(value)
-    if key in ("momentum", "dampening", "alpha", "betas.0", "betas.1"):
+    if rng is not None and rng.low == rng.high:
+        return None
+    if rng is not None and rng.low >= 0 and rng.high <= 1:
         return {"key": key, "label": label, "kind": "beta", "value": v}
-    if key == "eps":
-        e = math.floor(math.log10(v)) if v > 0 else -8
+    if rng is not None and not rng.low_closed and v > 0:
+        e = math.floor(math.log10(v))
         return {"key": key, "label": label, "kind": "log", "value": v, "lo": min(e - 4, -12),
                 "hi": max(0, e + 1)}
-    return {"key": key, "label": label, "kind": "number", "value": v, "min": 0,
+    low = rng.low if rng is not None and math.isfinite(rng.low) else 0.0
+    return {"key": key, "label": label, "kind": "number", "value": v, "min": low,
             "example": f"{v:g}" if v else "0.01"}
 
 
@@ -79,17 +82,21 @@ def lab_config(
     (x_lo, x_hi), (y_lo, y_hi) = surf.bounds
     rules = []
     for i, name in enumerate(names):
-        hp = {**get_rule(name).defaults, **rule_hparams(name, knobs, extra)}
-        controls = []
+        rule = get_rule(name)
+        hp = {**rule.defaults, **rule_hparams(name, knobs, extra)}
+        controls: list[dict[str, Any] | None] = []
         for key, value in hp.items():
-            if key == "lr" or key in _LAB_FIXED.get(name, ()):
+            rng = rule.ranges.get(key)
+            if key == "lr":
                 continue
             if key == "betas":
-                controls += [_lab_control("betas.0", value[0]), _lab_control("betas.1", value[1])]
+                controls += [_lab_control("betas.0", value[0], rng),
+                             _lab_control("betas.1", value[1], rng)]
             elif isinstance(value, (bool, int, float)):
-                controls.append(_lab_control(key, value))
-        rules.append({"name": name, "color": COLORS.get(name, f"C{i}"), "hparams": controls})
-    rule = get_rule(edit)
+                controls.append(_lab_control(key, value, rng))
+        rules.append({"name": name, "color": COLORS.get(name, f"C{i}"),
+                      "hparams": [c for c in controls if c is not None]})
+    edited = get_rule(edit)
     return {
         "surface": surface_spec(surf),
         "label": surf.label,
@@ -101,8 +108,8 @@ def lab_config(
                "hi": max(math.log10(hi), math.log10(lr))},
         "rules": rules,
         "noise": bool(knobs.get("noise", 0.0)),  # the frame slider's; the lab has none
-        "edit": {"rule": edit, "init": rule.init.__name__,
-                 "source": source_of(rule.update).rstrip() + "\n"},
+        "edit": {"rule": edit, "init": edited.init.__name__,
+                 "source": source_of(edited.update).rstrip() + "\n"},
     }
 
 
