@@ -134,6 +134,9 @@ REDRAW_JS = """async (pos) => {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", type=Path, default=None, help="a built site (default: tiny site)")
+    ap.add_argument("--pages", nargs=2, default=None, metavar="PAGE",
+                    help="the first and next lab page, relative to the site (default: the "
+                         "first two with a lab)")
     ap.add_argument("--redraws", type=int, default=21)
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
@@ -152,7 +155,7 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory(prefix="lab-site-")
         site = Path(tmp.name)
         lab_site.build(site)
-    pages = _lab_pages(site)
+    pages = list(args.pages) if args.pages else _lab_pages(site)
     if len(pages) < 2:
         print(f"live_lab: {site} has fewer than two pages with a lab")
         return 2
@@ -179,6 +182,10 @@ def main() -> int:
         page_bytes = meter.take()
         boot1 = _boot(page, meter)
 
+        page.evaluate("""() => {  // the redraw is timed at 300 steps
+          const s = document.querySelector('.optlab-lab input[aria-label=steps]');
+          s.value = '300'; s.dispatchEvent(new Event('input', {bubbles: true})); }""")
+        page.wait_for_function("window.optlabLab.lastRequest.steps === 300")
         times, computes, draws = [], [], []
         for i in range(args.redraws):
             pos = 40 + (i * 7) % 120
@@ -201,7 +208,10 @@ def main() -> int:
     print(f"site: {site if args.site else 'tiny lab site (book/tools/lab_site.py)'}; "
           f"pages {pages[0]} then {pages[1]}; load average {load:.1f} on "
           f"{os.cpu_count()} cores")
-    print(f"first lab page, before Run live: {page_bytes / mb:.2f} MB")
+    lab_assets = sum((ROOT / "book" / "tools" / "assets" / f).stat().st_size
+                     for f in ("optlab-lab.js", "optlab-lab.css"))
+    print(f"first lab page, before Run live: {page_bytes / mb:.2f} MB (the lab's share: its "
+          f"script and CSS, {lab_assets / 1e3:.0f} kB)")
     print(f"boot, first page: {boot1[0]:.2f} s to the first paths (Pyodide ready after "
           f"{boot1[1] / 1000:.2f} s; the browser used {boot1[3]:.2f} CPU-s), "
           f"{boot1[2] / mb:.2f} MB downloaded")
