@@ -149,6 +149,7 @@
 
   var SVGNS = "http://www.w3.org/2000/svg";
   var SLIDER_STEPS = 200;
+  var MINE_COLOR = "#0f8f8f"; // the reader's rule: teal, dashed (no rule of the book has it)
   var scriptSrc = document.currentScript ? document.currentScript.src : "";
   var STATIC = scriptSrc.slice(0, scriptSrc.lastIndexOf("/") + 1); // .../_static/
   var state = {labs: [], lastPaths: null, lastRequest: null, lastAnswer: null,
@@ -442,7 +443,7 @@
     if (this.cfg.edit && this.editOn) {
       var base = this.cfg.edit.rule;
       var hp = this.values[base] ? collectHparams(this.values[base]) : {};
-      rules.push({rule: base, source: this.source, color: "#111111", mine: true,
+      rules.push({rule: base, source: this.source, color: MINE_COLOR, mine: true,
         hparams: Object.assign(hp, {lr: this.lr})});
     }
     return {surface: this.cfg.surface, start: this.start.slice(), steps: this.steps,
