@@ -169,7 +169,7 @@ def compare_parser() -> argparse.ArgumentParser:
             "         example-gradients and of training time\n"
             "  generalization  momentum, adam, adamw (decay 0.1), amsgrad, lion (lr 1e-4, decay\n"
             "         1.0): held-out accuracy, each rule with its own conventions; batch 32;\n"
-            "         10 epochs; 5 seeds; run it with --dataset mnist and --dataset fashion-mnist\n"
+            "         10 epochs; 3 seeds; run it with --dataset mnist and --dataset fashion-mnist\n"
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
