@@ -249,7 +249,8 @@ def main_compare(argv: list[str]) -> int:
     if args.lr is not None and "*" not in args.lr:  # per-optimizer lrs extend the preset's
         base = compare.PRESETS[args.preset or "paper"].get("lr") or {}
         if overrides["optimizers"] is not None:  # the preset's rates of the rules chosen
-            base = {k: v for k, v in base.items() if k in overrides["optimizers"]}
+            base = {k: v for k, v in base.items()
+                    if k == "*" or k in overrides["optimizers"]}
         overrides["lr"] = {**base, **args.lr}
     try:
         cfg = compare.make_config(args.preset, **overrides)

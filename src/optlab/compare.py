@@ -174,7 +174,8 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     preset = preset or "paper"
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    base = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset].items()}
+    base: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
+                            for k, v in PRESETS[preset].items()}
     base.update({k: v for k, v in overrides.items() if v is not None})
     if overrides.get("optimizers") is not None:  # the preset's settings for rules not chosen go
         chosen = set(base["optimizers"])
