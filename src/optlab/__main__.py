@@ -148,7 +148,7 @@ def _int(text: str) -> int:
 
 
 def compare_parser() -> argparse.ArgumentParser:
-    from .rules import OPTIMIZERS
+    from .rules import FIRST_ORDER, OPTIMIZERS, describe_rules
 
     p = _OneLineParser(
         prog="python -m optlab compare",
@@ -163,7 +163,8 @@ def compare_parser() -> argparse.ArgumentParser:
             "presets:\n"
             "  paper  sgd, rmsprop, adam, adagrad; lr 0.001; batch 32; 10 epochs; 3 seeds "
             "(the default)\n"
-            "  tuned  all 8 first-order rules; lr picked from a 5-point log grid by validation\n"
+            f"  tuned  all {len(FIRST_ORDER)} first-order rules; lr picked from each rule's "
+            "log grid by validation\n"
             "         accuracy (last 10,000 training images, 3 epochs), then 3 seeds x 10 epochs\n"
             "  lbfgs  L-BFGS (full batch, and batches of 6000) against Adam at equal budgets of\n"
             "         example-gradients and of training time\n"
@@ -173,7 +174,10 @@ def compare_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
-            "--epochs 3 --seeds 1\n"),
+            "--epochs 3 --seeds 1\n"
+            "optimizers (--optimizers):\n"
+            + "".join(f"  {line}\n" for line in describe_rules().splitlines())
+            + "  lbfgs     L-BFGS (quasi-Newton; a closure-based optimizer)\n"),
     )
     p.add_argument("--preset", choices=("paper", "tuned", "lbfgs", "generalization"),
                    default=None,

@@ -54,22 +54,9 @@ from . import engine
 from .atomic import write_text_atomically
 from .engine import ModelSpec, RunResult
 from .results import ResultsFormatError, finished_runs, read_results_doc, run_key
-from .rules import FIRST_ORDER, resolve_hparams
+from .rules import FIRST_ORDER, get_rule, resolve_hparams
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
-
-#: Learning-rate grids of the ``tuned`` preset: five log-spaced values around each rule's
-#: usual range.
-TUNED_GRID: dict[str, tuple[float, ...]] = {
-    "sgd": (3e-3, 1e-2, 3e-2, 1e-1, 3e-1),
-    "momentum": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "nesterov": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "adagrad": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "adamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "nadamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-}
 
 #: L-BFGS settings of the ``lbfgs`` preset: (label, batch size or None for the full training
 #: set, optimizer hyperparameters).
@@ -262,7 +249,13 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
     if cfg.preset == "tuned" and cfg.grid is None:
-        cfg.grid = {o: list(TUNED_GRID[o]) for o in cfg.optimizers if o in TUNED_GRID}
+        cfg.grid = {o: list(get_rule(o).lr_grid) for o in cfg.optimizers if o != "lbfgs"}
+    if cfg.grid is not None:  # a rule left out would run untuned yet be reported as tuned
+        ungridded = [o for o in cfg.optimizers if o != "lbfgs" and not cfg.grid.get(o)]
+        if ungridded:
+            raise ConfigError(f"{ungridded[0]} has no learning-rate grid to tune over: give "
+                              f"one (its Rule.lr_grid in optlab.rules) or drop it from "
+                              f"--optimizers")
     if "lbfgs" in cfg.optimizers:
         if cfg.lbfgs_variants is None:
             cfg.lbfgs_variants = ([{"label": lab, "batch_size": bs, "hparams": dict(hp)}

@@ -51,10 +51,10 @@ from matplotlib.lines import Line2D
 from .rules import FIRST_ORDER
 from .surfaces import Surface, get_surface
 
-#: Saturated, distinct path colours (red, blue, orange, green, purple, magenta, brown, black):
-#: each differs from every contour colour by a CIELAB distance of 50 or more.
+#: Saturated, distinct path colours (red, blue, orange, green, purple, magenta, brown, black,
+#: navy, olive): each differs from every contour colour by a CIELAB distance of 45 or more.
 PALETTE: tuple[str, ...] = ("#d62728", "#1f6fd1", "#e67e00", "#2ca02c", "#9b30d9", "#e0218a",
-                            "#8b5a00", "#111111")
+                            "#8b5a00", "#111111", "#000080", "#556b2f")
 #: A fixed colour per optimizer, the same in every figure of the book.
 COLORS: dict[str, str] = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(FIRST_ORDER)}
 #: The contour lines' colours: bluish grey, dark on the valley floor, light on the walls.
