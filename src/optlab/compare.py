@@ -1,8 +1,10 @@
-"""``python -m optlab compare``: presets, the run loop, and ``results.json`` / ``results.csv``.
+"""``python -m optlab compare``: presets, the run loop, and writing ``results.json`` / ``.csv``.
 
 :func:`run_comparison` takes a :class:`CompareConfig` and writes ``OUT/results.json`` (provenance,
 config, one record per run with its per-epoch metrics) and a tidy ``OUT/results.csv`` beside it
-(one row per run and epoch). Both are rewritten atomically (temporary file + ``os.replace``)
+(one row per run and epoch), in the format that :mod:`optlab.results` owns (its schema, writer
+and reader; this module keeps the lock, the resume rules and the run loop). Both are rewritten
+atomically (temporary file + ``os.replace``)
 after every epoch, and each stack's state (parameters, rule states, batch-order generator, epoch)
 is checkpointed atomically beside them (``OUT/.checkpoint-<phase>-seed<S>.pt``, removed when the
 stack finishes), so an interruption loses at most the epoch under way: ``resume=True`` keeps the
@@ -30,14 +32,19 @@ Presets (explicit settings override them):
   (Adam, AdamW, AMSGrad, Lion), each with its own conventions (:data:`GENERALIZATION_HPARAMS`);
   batch 32; 10 epochs; 3 seeds. Run once per data set (``--dataset mnist`` and
   ``--dataset fashion-mnist``).
+
+Any preset takes a learning-rate ``schedule`` (text such as ``"cosine"`` or
+``"step:every=1875,gamma=0.5"``, :func:`optlab.schedules.parse_schedule`, applied to each rule's
+own rate), ``warmup_steps`` (a linear warmup, over a constant rate when there is no schedule)
+and ``clip_norm`` (global gradient-norm clipping per model). They apply to the first-order rules
+(L-BFGS keeps its line search). A schedule's ``total`` defaults to the phase's number of updates
+(epochs x batches per epoch: the whole run, or the whole grid-search run). The configuration
+records the three as given; each run records its schedule's ``describe()`` and ``clip_norm``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import json
 import os
 import platform
 import shlex
@@ -51,10 +58,18 @@ from typing import Any
 import torch
 
 from . import engine
-from .atomic import write_text_atomically
 from .engine import ModelSpec, RunResult
-from .results import ResultsFormatError, finished_runs, read_results_doc, run_key
+from .results import (
+    ResultsFormatError,
+    finished_runs,
+    new_doc,
+    read_results_doc,
+    run_key,
+    write_results,
+)
+from .results import run_record as _run_record
 from .rules import FIRST_ORDER, get_rule, resolve_hparams
+from .schedules import Schedule
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
 
@@ -130,6 +145,23 @@ class CompareConfig:
     init: str | None = None  # the initial weights; None: the conventions' own (INIT_FOR)
     # per optimizer, hyperparameters other than lr that differ from the conventions' defaults
     hparams: dict[str, dict[str, Any]] | None = None
+    schedule: str | None = None  # text form (optlab.schedules.parse_schedule); None: constant
+    warmup_steps: int = 0  # linear warmup over this many updates (0: none)
+    clip_norm: float | None = None  # global gradient-norm clipping per model (None: none)
+
+    def schedule_for(self, lr: float, total_steps: int) -> Schedule | None:
+        """The schedule of a model whose base rate is ``lr``, in a phase of ``total_steps``
+        updates (the default ``total`` of a cosine); ``None`` for a constant rate."""
+        text = self.schedule or ("constant" if self.warmup_steps else None)
+        if text is None:
+            return None
+        from .schedules import parse_schedule
+
+        return parse_schedule(text, lr, self.warmup_steps, total_steps=total_steps)
+
+    def total_steps(self, n_train: int, epochs: int) -> int:
+        """The number of updates of a phase on ``n_train`` images for ``epochs`` epochs."""
+        return epochs * (n_train // self.batch_size)
 
     def hparams_for(self, name: str, lr: float | None) -> dict[str, Any]:
         """The hyperparameters ``name`` trains with: the conventions' defaults, then the
@@ -152,6 +184,9 @@ class CompareConfig:
             d.pop(k)
         if d["hparams"] is None:  # files written before presets had their own hparams
             d.pop("hparams")
+        for k, unused in (("schedule", None), ("warmup_steps", 0), ("clip_norm", None)):
+            if d[k] == unused:  # absent when unused: files written before them still resume
+                d.pop(k)
         return engine.jsonable(d)
 
 
@@ -262,11 +297,12 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
                                    for lab, bs, hp in LBFGS_VARIANTS]
                                   if cfg.preset == "lbfgs" else [dict(LBFGS_DEFAULT_VARIANT)])
         if cfg.lr and "lbfgs" in cfg.lr:  # lbfgs=LR sets L-BFGS's own step (a "*" does not)
-            for v in cfg.lbfgs_variants:
-                v["hparams"] = {**v["hparams"], "lr": cfg.lr["lbfgs"]}
+            for variant in cfg.lbfgs_variants:
+                variant["hparams"] = {**variant["hparams"], "lr": cfg.lr["lbfgs"]}
     elif cfg.preset == "lbfgs":
         cfg.lbfgs_variants = None
     n_train = training_size(cfg)
+    _check_controls(cfg, n_train)
     smallest = n_train
     if cfg.grid is not None:
         if cfg.dataset == "synthetic" and (cfg.val_size or 10_000) >= n_train:
@@ -281,6 +317,30 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
                                                         if smallest < n_train else "")
                           + f"; give a batch size <= {smallest:,}")
     return cfg
+
+
+def _check_controls(cfg: CompareConfig, n_train: int) -> None:
+    """``schedule``, ``warmup_steps`` and ``clip_norm``: one :class:`ConfigError` line each."""
+    from .clipping import check_clip_norm
+
+    try:
+        cfg.clip_norm = check_clip_norm(cfg.clip_norm)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    w = cfg.warmup_steps
+    if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+        raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}")
+    if cfg.schedule is not None and not str(cfg.schedule).strip():
+        raise ConfigError("schedule is empty; give one such as 'cosine' or "
+                          "'step:every=1000,gamma=0.5', or none for a constant rate")
+    total = cfg.total_steps(n_train, cfg.epochs)
+    try:
+        cfg.schedule_for(1e-3, max(total, 1))
+    except (TypeError, ValueError) as e:
+        hint = ""
+        if "total must" in str(e):
+            hint = f" (or leave total out: it defaults to the run's {total:,} updates)"
+        raise ConfigError(f"schedule {cfg.schedule!r}: {e}{hint}") from None
 
 
 #: Seeds are below 2**62: they (plus offsets) seed torch's 64-bit generators.
@@ -366,11 +426,6 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
     }
 
 
-CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
-               "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
-               "grad_evals", "examples", "epochs_of_gradients", "budget")
-
-
 class OutputDir:
     """The ``--out`` directory, created if needed and locked for one writer: ``OUT/.lock``
     holds an exclusive ``flock`` (released by the kernel when the process ends, however it
@@ -451,7 +506,7 @@ class ResultsFile:
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
         exp = cfg.experiment()
-        self.doc: dict[str, Any] = {"provenance": {}, "config": exp, "runs": []}
+        self.doc: dict[str, Any] = new_doc(exp)
         self.previous: dict[str, dict[str, Any]] = {}
         self.resumed_from: str | None = None
         self.backup: Path | None = None
@@ -526,22 +581,9 @@ class ResultsFile:
         if lost:  # a guard against a bug, not a user error
             raise RuntimeError(f"refusing to write {self.json_path}: {len(lost)} finished "
                                "run(s) on disk would be lost")
-        text = json.dumps(self.doc, indent=1, allow_nan=False) + "\n"
-        write_text_atomically(self.json_path, text)
+        write_results(self.doc, self.dir)  # the format is optlab.results's
         self.on_disk = done
         self._dirty = False
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
-                           lineterminator="\n")
-        w.writeheader()
-        all_runs = list(self.doc.get("selection", {}).get("runs", [])) + self.doc["runs"]
-        for r in all_runs:
-            for e in r["epochs"]:
-                row = {"phase": r.get("phase"), "variant": r.get("variant"),
-                       "optimizer": r["optimizer"], "lr": r["hparams"].get("lr"),
-                       "seed": r["seed"], "status": r["status"], **e}
-                w.writerow(row)
-        write_text_atomically(self.csv_path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------------
@@ -617,13 +659,6 @@ def silence_stream(stream: Any) -> None:
         pass
 
 
-def _run_record(r: RunResult, phase: str, threads: int, variant: str | None = None
-                ) -> dict[str, Any]:
-    d = r.as_dict()
-    d = {"phase": phase, "variant": variant, **d, "threads": threads}
-    return d
-
-
 def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_desc
                  ) -> list[dict[str, Any]]:
     """Train one stack (specs share a seed), saving after every epoch."""
@@ -686,9 +721,20 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     return [_run_record(r, phase, threads) for r in results]
 
 
-def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
-    return [ModelSpec(o, cfg.hparams_for(o, lrs.get(o)), seed, cfg.init or "pytorch")
-            for o in cfg.optimizers if o != "lbfgs"]
+def _spec(cfg: CompareConfig, name: str, lr: float | None, seed: int,
+          total_steps: int) -> ModelSpec:
+    """The model ``name`` at rate ``lr`` (None: the conventions' default) with the config's
+    schedule (over ``total_steps`` updates by default) and clipping."""
+    hp = cfg.hparams_for(name, lr)
+    base_lr = resolve_hparams(name, **hp)["lr"]
+    return ModelSpec(name, hp, seed, cfg.init or "pytorch",
+                     schedule=cfg.schedule_for(base_lr, total_steps), clip_norm=cfg.clip_norm)
+
+
+def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None],
+               n_train: int) -> list[ModelSpec]:
+    total = cfg.total_steps(n_train, cfg.epochs)
+    return [_spec(cfg, o, lrs.get(o), seed, total) for o in cfg.optimizers if o != "lbfgs"]
 
 
 def _to_train(specs, res, phase, log, cfg, data) -> list[ModelSpec]:
@@ -714,7 +760,8 @@ def _pending(specs, res, phase, log) -> list[ModelSpec]:
     out = []
     for s in specs:
         probe = {"phase": phase, "variant": None, "optimizer": s.optimizer,
-                 "hparams": engine.jsonable(s.resolved()), "seed": s.seed}
+                 "hparams": engine.jsonable(s.resolved()), "seed": s.seed,
+                 **engine.jsonable(s.controls())}
         prev = res.finished(probe)
         if prev is not None:
             res.put(prev, "selection" if phase == "selection" else "runs")
@@ -774,7 +821,7 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
 
     adam_seconds: dict[int, float] = {}
     for seed in cfg.seeds:
-        specs = _to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
+        specs = _to_train(_specs_for(cfg, seed, lrs, full.n_train), res, "final", log, cfg, full)
         if specs:
             _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
         for r in res.doc["runs"]:
@@ -794,8 +841,8 @@ def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
     split = engine.prepare_data(dataset, device=device, val_size=val_size)
     seed = cfg.seeds[0]
     grid = cfg.grid or {}
-    specs = [ModelSpec(o, cfg.hparams_for(o, lr), seed, cfg.init or "pytorch")
-             for o in cfg.optimizers if o in grid for lr in grid[o]]
+    total = cfg.total_steps(split.n_train, cfg.select_epochs)
+    specs = [_spec(cfg, o, lr, seed, total) for o in cfg.optimizers if o in grid for lr in grid[o]]
     sel = res.doc.setdefault("selection", {})
     sel.update({"val_size": val_size, "train_size": split.n_train, "epochs": cfg.select_epochs,
                 "seed": seed, "grid": grid, "criterion": "val_acc after the last epoch"})

@@ -115,7 +115,7 @@ def sign(x: Any) -> Any:
     """-1, 0 or 1 with ``x``'s type (NaN stays NaN), as ``numpy.sign`` and ``torch.sign``."""
     m = namespace(x)
     if m is None:
-        if x != x:  # NaN
+        if math.isnan(x):
             return x
         return float((x > 0) - (x < 0))
     return m.sign(x)
@@ -125,9 +125,9 @@ def maximum(a: Any, b: Any) -> Any:
     """The element-wise maximum; NaN if either is NaN (NumPy's and torch's rule)."""
     m = _either(a, b)
     if m is None:
-        if a != a or b != b:
+        if math.isnan(a) or math.isnan(b):
             return math.nan
-        return a if a >= b else b
+        return max(a, b)
     if m.__name__ == "torch":
         return m.maximum(*_tensors(m, a, b))
     return m.maximum(a, b)
@@ -137,9 +137,9 @@ def minimum(a: Any, b: Any) -> Any:
     """The element-wise minimum; NaN if either is NaN."""
     m = _either(a, b)
     if m is None:
-        if a != a or b != b:
+        if math.isnan(a) or math.isnan(b):
             return math.nan
-        return a if a <= b else b
+        return min(a, b)
     if m.__name__ == "torch":
         return m.minimum(*_tensors(m, a, b))
     return m.minimum(a, b)
