@@ -333,7 +333,8 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
 
 
 CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
-               "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
+               "train_acc", "train_acc_running", "val_loss", "val_acc", "test_loss",
+               "test_acc", "seconds",
                "grad_evals", "examples", "epochs_of_gradients", "budget")
 
 

@@ -56,8 +56,8 @@ def _check_run(run: Any, where: str) -> str | None:
 
 
 #: The per-epoch values that the readers (summary, plots) compute with: numbers or null.
-NUMBERS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-           "seconds", "grad_evals", "examples", "epochs_of_gradients")
+NUMBERS = ("epoch", "train_loss", "train_acc", "train_acc_running", "val_loss", "val_acc",
+           "test_loss", "test_acc", "seconds", "grad_evals", "examples", "epochs_of_gradients")
 
 
 def _is_number_or_none(x: Any) -> bool:
