@@ -261,6 +261,7 @@ class RunResult:
             "optimizer": self.spec.optimizer,
             "hparams": jsonable(self.spec.resolved()),
             "seed": self.spec.seed,
+            "init": self.spec.init,
             "status": self.status,
             "epochs": [e.as_dict() for e in self.epochs],
         }
@@ -629,7 +630,7 @@ def train_stack(
 
 def _stack_identity(ordered: Sequence[ModelSpec], epochs: int, batch_size: int,
                     n_train: int) -> str:
-    models = [[s.optimizer, jsonable(s.resolved()), s.seed] for s in ordered]
+    models = [[s.optimizer, jsonable(s.resolved()), s.seed, s.init] for s in ordered]
     return json.dumps({"models": models, "epochs": epochs, "batch_size": batch_size,
                        "n_train": n_train}, sort_keys=True)
 

@@ -29,8 +29,11 @@ class ResultsFormatError(ValueError):
 
 
 def run_key(run: dict[str, Any]) -> str:
-    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed."""
+    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed,
+    and its initialization when recorded (files written before runs recorded it have none)."""
     ident = {k: run.get(k) for k in ("phase", "variant", "optimizer", "hparams", "seed")}
+    if run.get("init") is not None:
+        ident["init"] = run["init"]
     return json.dumps(ident, sort_keys=True)
 
 
