@@ -483,6 +483,7 @@ def train_stack(
     on_epoch: Callable[[list[RunResult], int], None] | None = None,
     progress: Any = None,
     checkpoint: str | os.PathLike | None = None,
+    on_params: Callable[[int, torch.Tensor, list[Any]], None] | None = None,
 ) -> list[RunResult]:
     """Train the models ``specs`` (all with the same seed) side by side for ``epochs`` epochs.
 
@@ -496,6 +497,12 @@ def train_stack(
     epochs (:func:`checkpoint_epoch`), training continues after its epoch, to the same numbers
     as an uninterrupted run (bit for bit on the CPU); otherwise it is overwritten. The caller
     removes it when the stack is done.
+
+    ``on_params(epoch, params, states)``: a look at the models between epochs, called with
+    epoch 0 before training and then after every epoch's metrics: ``params`` is a ``(K, P)``
+    copy in the order of ``specs``, ``states[i]`` the rule state of ``specs[i]`` (its tensors
+    that row's ``(P,)`` slices, its step counter a 0-d tensor). For measurements such as the
+    Hessian's top eigenvalue along training (:mod:`optlab.curvature`); it must not write them.
     """
     if not specs:
         return []
@@ -568,6 +575,8 @@ def train_stack(
         saved = _read_checkpoint(checkpoint, identity)
         if saved is not None:
             start = _restore(saved, flat, states, g, results, alive) + 1
+    if on_params is not None and start == 1:
+        on_params(0, *_params_in_spec_order(flat, states, groups_t, order))
     for epoch in range(start, epochs + 1):
         if not any(alive):
             break
@@ -617,10 +626,28 @@ def train_stack(
             _write_checkpoint(checkpoint, identity, epoch, flat, states, g, results, alive)
         if on_epoch is not None:
             on_epoch(results, epoch)
+        if on_params is not None:
+            on_params(epoch, *_params_in_spec_order(flat, states, groups_t, order))
     inverse = [0] * k
     for pos_i, orig in enumerate(order):
         inverse[orig] = pos_i
     return [results[inverse[i]] for i in range(k)]
+
+
+def _params_in_spec_order(flat: torch.Tensor, states: list[Any], groups: tuple[_Group, ...],
+                          order: list[int]) -> tuple[torch.Tensor, list[Any]]:
+    """The stack's parameters (a copy) and per-model rule states, in the callers' order."""
+    rows: list[Any] = [None] * len(order)
+    for g, st in zip(groups, states, strict=True):
+        for row in range(g.start, g.stop):
+            rows[row] = type(st)(*(t[row - g.start] if t.dim() == 2 else t.reshape(())
+                                   for t in st))
+    params = torch.empty_like(flat)
+    by_spec: list[Any] = [None] * len(order)
+    for pos_i, orig in enumerate(order):
+        params[orig] = flat[pos_i]
+        by_spec[orig] = rows[pos_i]
+    return params, by_spec
 
 
 # --------------------------------------------------------------------------------------------
