@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds")
+METRICS = ("train_loss", "train_acc", "train_acc_running", "val_loss", "val_acc", "test_loss",
+           "test_acc", "seconds")
 
 
 @dataclass
