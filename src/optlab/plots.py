@@ -93,8 +93,10 @@ def load_results(path: str | os.PathLike | dict[str, Any], phase: str = "final")
     runs = doc.get("selection", {}).get("runs", []) if phase == "selection" else [
         r for r in doc.get("runs", []) if r.get("phase", "final") == phase]
     groups: dict[tuple, list[dict[str, Any]]] = {}
+    several_inits = len({r.get("init") for r in runs}) > 1  # an init ablation: one curve each
     for r in runs:
-        key = (r["optimizer"], r.get("variant"), r["hparams"].get("lr"))
+        variant = r.get("variant") or (f"{r.get('init')} init" if several_inits else None)
+        key = (r["optimizer"], variant, r["hparams"].get("lr"))
         groups.setdefault(key, []).append(r)
     curves = []
     for (opt, variant, lr), rs in groups.items():

@@ -210,29 +210,42 @@ def selection_section(doc: dict[str, Any]) -> str:
         lines.append(f"chosen lr (val acc after {epochs} epochs): " + ", ".join(marks))
     else:
         lines.append("chosen lr: not recorded yet (the grid search is unfinished)")
+    short = sel.get("short_horizon") or {}
+    if short.get("chosen_lr"):
+        lines.append(f"the pick after {short.get('epochs', '?')} epochs of the same runs "
+                     "(short horizon): " + ", ".join(
+                         f"{o}={lr:g}" for o, lr in short["chosen_lr"].items())
+                     + "; by the first selection seed alone: " + ", ".join(
+                         f"{o}={lr:g}" for o, lr in (short.get("chosen_lr_first_seed")
+                                                     or {}).items()))
     lines.append("")
     lines.append(f"Validation grid: train on {sel.get('train_size', '?')} images, validate on "
-                 f"the last {sel.get('val_size', '?')} of the training set, seed "
-                 f"{sel.get('seed', '?')}, {epochs} epochs; val acc at each lr, the chosen one "
-                 "in bold.")
+                 f"the last {sel.get('val_size', '?')} of the training set, seed(s) "
+                 f"{', '.join(map(str, sel.get('seeds') or [sel.get('seed', '?')]))}, "
+                 f"{epochs} epochs; val acc at each lr (mean over the finished selection seeds), "
+                 "the chosen one in bold.")
     lines.append("")
-    by_point: dict[tuple[str, float], dict[str, Any]] = {}
+    by_point: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for r in sel.get("runs", []):
-        by_point[(r["optimizer"], r["hparams"].get("lr"))] = r
+        by_point.setdefault((r["optimizer"], r["hparams"].get("lr")), []).append(r)
     rows = []
     for o, g in grid.items():
         cells = []
         for lr in g:
-            r = by_point.get((o, lr))
-            if r is None:
+            rs = by_point.get((o, lr), [])
+            ok = [r for r in rs if r.get("status") == "ok" and r.get("epochs")]
+            vals = [r["epochs"][-1].get("val_acc") for r in ok]
+            if not rs:
                 val = "not run"
-            elif r.get("status") == "diverged":
+            elif any(r.get("status") == "diverged" for r in rs):
                 val = "diverged"
-            elif r.get("status") != "ok" or not r.get("epochs"):
+            elif not ok:
                 val = "unfinished"
-            else:
-                v = r["epochs"][-1].get("val_acc")
-                val = NO_VALUE if v is None else _acc(v)
+            elif any(v is None for v in vals):
+                val = NO_VALUE
+            else:  # the mean over the finished selection seeds
+                val = _acc(sum(vals) / len(vals)) + (
+                    f" ({len(ok)}/{len(rs)} seeds)" if len(ok) < len(rs) else "")
             cell = f"{lr:g}: {val}"
             cells.append(f"**{cell}**" if chosen.get(o) == lr else cell)
         rows.append([o, " · ".join(cells)])
@@ -341,7 +354,9 @@ def summarize_doc(doc: dict[str, Any], source: str = "results.json") -> str:
     prov = doc.get("provenance") or {}
     preset = cfg.get("preset") or "comparison"
     if cfg.get("conventions"):  # files written before conventions existed used PyTorch's
-        preset += f", {cfg['conventions']} conventions, {cfg.get('init')} init"
+        preset += (f", {cfg['conventions']} conventions, " + (
+            f"inits {', '.join(cfg['inits'])}" if cfg.get("inits") else
+            f"{cfg.get('init')} init"))
     parts = [f"## {preset} (`{source}`)", "", provenance_line(prov), "", status_line(doc), ""]
     has_lbfgs = any(r.get("optimizer") == "lbfgs" for r in doc["runs"]) or "budgets" in doc
     if has_lbfgs:
