@@ -12,7 +12,7 @@ import torch
 from optlab import engine, make_optimizer, mlp
 from optlab.data import synthetic_dataset
 from optlab.engine import ModelSpec
-from optlab.rules import FIRST_ORDER
+from optlab.rules import FIRST_ORDER, RULES
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +94,11 @@ def _stack_params(specs, data, epochs, batch, dtype, compile=False):
     return results, {order[i]: flat[i] for i in range(len(specs))}
 
 
-# every first-order rule, two of them twice (two learning rates in one group), and variants
-HETERO = [ModelSpec(name, {"lr": lr}, 7) for name, lr in [
-    ("sgd", 0.05), ("momentum", 0.02), ("nesterov", 0.02), ("adagrad", 0.03),
-    ("rmsprop", 0.002), ("adam", 0.003), ("adamw", 0.003), ("nadamw", 0.003),
-    ("adam", 0.001), ("sgd", 0.2)]] + [
+# every first-order rule (at the middle of its tuning grid), two of them twice (two learning
+# rates in one group), and variants
+HETERO = [ModelSpec(name, {"lr": rule.lr_grid[len(rule.lr_grid) // 2]}, 7)
+          for name, rule in RULES.items()] + [
+    ModelSpec("adam", {"lr": 0.003}, 7), ModelSpec("sgd", {"lr": 0.2}, 7),
     ModelSpec("rmsprop", {"lr": 0.001, "centered": True, "momentum": 0.5}, 7),
     ModelSpec("momentum", {"lr": 0.02, "dampening": 0.5, "weight_decay": 0.01}, 7),
 ]

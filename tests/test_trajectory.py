@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import optlab
-from optlab.rules import FIRST_ORDER
+from optlab.rules import FIRST_ORDER, RULES
 from optlab.surfaces import SURFACES, get_surface, quadratic
 from optlab.trajectories import Trajectory, trajectories, trajectory
 
 #: A learning rate per rule that moves sensibly on Rosenbrock.
-LRS = {"sgd": 1e-3, "momentum": 3e-4, "nesterov": 3e-4, "adagrad": 0.5, "rmsprop": 1e-2,
-       "adam": 0.05, "adamw": 0.05, "nadamw": 0.05}
+#: Each rule's demo learning rate: sensible Rosenbrock paths from its start.
+LRS = {name: rule.demo_lr for name, rule in RULES.items()}
 
 
 def test_lazy_package_attribute():

@@ -152,7 +152,7 @@ def _int(text: str) -> int:
 
 
 def compare_parser() -> argparse.ArgumentParser:
-    from .rules import OPTIMIZERS
+    from .rules import FIRST_ORDER, OPTIMIZERS, describe_rules
 
     p = _OneLineParser(
         prog="python -m optlab compare",
@@ -170,7 +170,8 @@ def compare_parser() -> argparse.ArgumentParser:
             "         run it twice, with --conventions pytorch and --conventions keras\n"
             "  init   sgd and adam at lr 0.001 from pytorch, glorot and he initial weights;\n"
             "         batch 32; 10 epochs; 3 seeds\n"
-            "  tuned  every first-order rule; lr picked from a 5-point log grid by the mean\n"
+            f"  tuned  all {len(FIRST_ORDER)} first-order rules; lr picked from each rule's log "
+            "grid by the mean\n"
             "         validation accuracy (last 10,000 training images) over seeds 0-2 after\n"
             "         the full 10 epochs (the 3-epoch pick is recorded beside it), then 5 fresh\n"
             "         seeds (3-7) x 10 epochs\n"
@@ -179,7 +180,10 @@ def compare_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
-            "--epochs 3 --seeds 1\n"),
+            "--epochs 3 --seeds 1\n"
+            "optimizers (--optimizers):\n"
+            + "".join(f"  {line}\n" for line in describe_rules().splitlines())
+            + "  lbfgs     L-BFGS (quasi-Newton; a closure-based optimizer)\n"),
     )
     p.add_argument("--preset", choices=("paper", "init", "tuned", "lbfgs"), default=None,
                    help="start from a preset (default: paper); the flags below override it")
@@ -280,8 +284,10 @@ def main_compare(argv: list[str]) -> int:
         _fail(f"python -m optlab compare: error: cannot write in {results_json.parent}: "
               f"{e.strerror or e}; free space or fix the permissions, then rerun with --resume")
     if not args.quiet:
-        n = len(doc["runs"])
-        bad = sum(r["status"] != "ok" for r in doc["runs"])
+        from .results import parse_results
+
+        outcomes = [r.outcome for r in parse_results(doc).runs]
+        n, bad = len(outcomes), outcomes.count("diverged")
         _print(f"wrote {results_json} and results.csv: {n} runs"
                + (f", {bad} diverged" if bad else ""))
     return 0

@@ -16,6 +16,7 @@ dominant eigenvalue is :math:`\lambda_{\max} - \lambda \ge 0`, and adds :math:`\
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ import torch
 from . import mlp
 
 __all__ = ["EigenEstimate", "adam_preconditioner", "adam_stability_limit",
-           "curvature_along_training", "mlp_loss_hvp", "power_iteration", "top_eigenvalue",
+           "curvature_along_training", "mlp_loss_hvp", "power_iteration", "read_curvature",
+           "top_eigenvalue",
            "top_hessian_eigenvalue"]
 
 HVP = Callable[[torch.Tensor], torch.Tensor]
@@ -284,3 +286,31 @@ def curvature_along_training(
                                  compile=compile, on_params=measure)
     runs = [{**r.as_dict(), "init": init} for r in results]
     return points, runs
+
+
+def read_curvature(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``curvature.json`` that ``python -m optlab curvature`` wrote, checked: a
+    ``provenance`` and a ``config`` object and a list of ``points``, each with its ``init``,
+    ``optimizer``, ``epoch``, ``lr`` and a numeric ``top_eigenvalue``. A bad file is one
+    ``ValueError`` line naming it."""
+    import json
+
+    where = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{where}: not a readable curvature.json ({e}); rerun python -m "
+                         "optlab curvature") from None
+    if not isinstance(doc, dict) or not all(
+            isinstance(doc.get(k), t) for k, t in (("provenance", dict), ("config", dict),
+                                                   ("points", list))):
+        raise ValueError(f"{where}: a curvature.json has provenance, config and points; rerun "
+                         "python -m optlab curvature")
+    for i, p in enumerate(doc["points"]):
+        ok = isinstance(p, dict) and all(k in p for k in ("init", "optimizer", "epoch", "lr"))
+        if not ok or isinstance(p.get("top_eigenvalue"), bool) or not isinstance(
+                p.get("top_eigenvalue"), (int, float)):
+            raise ValueError(f"{where}: point {i + 1} lacks init, optimizer, epoch, lr or a "
+                             "numeric top_eigenvalue; rerun python -m optlab curvature")
+    return doc

@@ -35,7 +35,6 @@ bit). On a single path the float form is about three times faster;
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -197,7 +196,7 @@ def _run_scalar(
     if noise is not None:
         nx, ny = noise[:, 0, 0].tolist(), noise[:, 0, 1].tolist()
     for t in range(run):
-        gx, gy = gxy(x, y, math)
+        gx, gy = gxy(x, y)
         if nx is not None:
             gx += nx[t]
             gy += ny[t]
@@ -226,7 +225,7 @@ def _run_batch(
     lo = np.array([box[0], box[2]])
     hi = np.array([box[1], box[3]])
     for t in range(steps):
-        gx, gy = gxy(x[:, 0], x[:, 1], np)
+        gx, gy = gxy(x[:, 0], x[:, 1])
         g = np.empty_like(x)
         g[:, 0] = gx
         g[:, 1] = gy
