@@ -40,10 +40,12 @@ class Curve:
     seeds: list[int]
     diverged_seeds: list[int] = field(default_factory=list)
     unfinished_seeds: list[int] = field(default_factory=list)
+    init: str | None = None  # the initial weights, in an ablation over them
 
     @property
     def label(self) -> str:
-        name = self.optimizer + (f" {self.variant}" if self.variant else "")
+        name = (self.optimizer + (f" {self.variant}" if self.variant else "")
+                + (f" {self.init} init" if self.init else ""))
         n_all = len(self.seeds) + len(self.diverged_seeds) + len(self.unfinished_seeds)
         notes = [f"{len(s)}/{n_all} {what}" for s, what in (
             (self.diverged_seeds, "diverged"), (self.unfinished_seeds, "unfinished")) if s]
@@ -111,12 +113,10 @@ def load_results(path: str | os.PathLike | dict[str, Any] | ResultsDoc,
             values[m] = arr
         # runs still "running" (an unfinished file) are neither results nor divergences: they
         # are left out of the values and counted in the label
-        variant = " ".join(x for x in (setting.variant, setting.init and f"{setting.init} init")
-                           if x) or None  # an init ablation: one curve per init
-        curves.append(Curve(setting.optimizer, setting.lr, variant, epochs, values,
+        curves.append(Curve(setting.optimizer, setting.lr, setting.variant, epochs, values,
                             [r.seed for r in ok],
                             [r.seed for r in rs if r.outcome == "diverged"],
-                            [r.seed for r in rs if r.outcome == "unfinished"]))
+                            [r.seed for r in rs if r.outcome == "unfinished"], setting.init))
     return Results(curves, dict(doc.provenance), dict(doc.config),
                    dict(doc.selection) if doc.selection is not None else None,
                    dict(doc.raw), doc)

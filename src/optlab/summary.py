@@ -210,7 +210,7 @@ def runs_table(doc: dict[str, Any] | ResultsDoc) -> str:
 
 
 def _setting_of(c: Curve) -> Setting:
-    return Setting(c.optimizer, c.variant, c.lr)
+    return Setting(c.optimizer, c.variant, c.lr, c.init)
 
 
 def _range(values: np.ndarray) -> str:
