@@ -135,6 +135,10 @@ class Rule:
         start in a few hundred steps): the benchmark's and the examples' choice.
     torch_twin : TorchTwin or None
         The ``torch.optim`` optimizer the rule equals (tested step by step), or ``None``.
+    keras_form : Mapping or None
+        The hyperparameters (other than ``lr``) that make the rule Keras 3's optimizer of the
+        same name (``conventions="keras"``, :mod:`optlab.conventions`), or ``None`` if Keras
+        has none.
     init_keys : tuple of str
         The hyperparameters ``init`` reads (AdaGrad's initial accumulator).
     """
@@ -148,6 +152,7 @@ class Rule:
     lr_grid: tuple[float, ...]
     demo_lr: float
     torch_twin: TorchTwin | None = None
+    keras_form: Mapping[str, Any] | None = None
     init_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -161,6 +166,8 @@ class Rule:
             raise ValueError(f"rule {self.name}: lr_grid must be learning rates in "
                              f"{self.ranges['lr']}; got {self.lr_grid!r}")
         _validate(self, dict(self.defaults, lr=self.demo_lr))
+        if self.keras_form is not None:
+            _validate(self, {**self.defaults, **self.keras_form})
 
     def init_state(self, params: Array, **hparams: Any) -> Any:
         """``init`` with the hyperparameters it reads (AdaGrad's initial accumulator)."""
@@ -280,6 +287,7 @@ register(Rule(
     summary="gradient descent / SGD / minibatch SGD",
     lr_grid=(3e-3, 1e-2, 3e-2, 1e-1, 3e-1), demo_lr=1e-3,
     torch_twin=TorchTwin("SGD"),
+    keras_form={},
 ))
 
 
@@ -347,6 +355,7 @@ register(Rule(
     summary="Polyak's heavy ball",
     lr_grid=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1), demo_lr=3e-4,
     torch_twin=TorchTwin("SGD"),
+    keras_form={},  # SGD(momentum=...): v = β v − η g; w += v (equal, constant η)
 ))
 
 
@@ -401,6 +410,7 @@ register(Rule(
     summary="Nesterov's accelerated gradient",
     lr_grid=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1), demo_lr=3e-4,
     torch_twin=TorchTwin("SGD", fixed={"nesterov": True}),
+    keras_form={},  # SGD(nesterov=True): w += β v − η g, PyTorch's points (const. η)
 ))
 
 
@@ -464,6 +474,7 @@ register(Rule(
     lr_grid=(1e-3, 3e-3, 1e-2, 3e-2, 1e-1), demo_lr=0.5,
     torch_twin=TorchTwin("Adagrad", torch_lacks={"eps_inside_sqrt": False}),
     init_keys=("initial_accumulator_value",),
+    keras_form={"initial_accumulator_value": 0.1, "eps": 1e-7, "eps_inside_sqrt": True},
 ))
 
 
@@ -541,6 +552,7 @@ register(Rule(
     summary="per-coordinate steps from an EMA of squared gradients",
     lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=1e-2,
     torch_twin=TorchTwin("RMSprop", torch_lacks={"eps_inside_sqrt": False}),
+    keras_form={"alpha": 0.9, "eps": 1e-7, "eps_inside_sqrt": True},
 ))
 
 
@@ -647,6 +659,7 @@ register(Rule(
     summary="momentum + RMSprop scaling + bias correction",
     lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=0.05,
     torch_twin=TorchTwin("Adam", torch_lacks=_ADAM_OPTIONS_TORCH_LACKS),
+    keras_form={"eps": 1e-7, "eps_hat": True},
 ))
 
 
@@ -688,6 +701,7 @@ register(Rule(
     summary="Adam with decoupled weight decay",
     lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=0.05,
     torch_twin=TorchTwin("AdamW", torch_lacks=_ADAM_OPTIONS_TORCH_LACKS),
+    keras_form={"eps": 1e-7, "eps_hat": True, "weight_decay": 4e-3},
 ))
 
 
@@ -775,6 +789,8 @@ register(Rule(
     summary="NAdamW, the course's reading of the survey's combined method",
     lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=0.05,
     torch_twin=TorchTwin("NAdam", fixed={"decoupled_weight_decay": True}),
+    # Keras's Nadam: μ_t = β₁ (1 − ½ 0.96ᵗ), i.e. momentum_decay 1 (PyTorch: 0.004); no decay
+    keras_form={"eps": 1e-7, "momentum_decay": 1.0, "weight_decay": 0.0},
 ))
 
 
@@ -807,6 +823,7 @@ def amsgrad_update(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    eps_hat: bool = False,
 ) -> tuple[Array, AMSGradState]:
     r"""AMSGrad (Reddi, Kale & Kumar 2018, "On the Convergence of Adam and Beyond"): Adam
     whose denominator never shrinks.
@@ -824,6 +841,8 @@ def amsgrad_update(
     the maximum makes the effective step non-increasing. Their algorithm has no bias
     correction; this is ``torch.optim.Adam(amsgrad=True)``, which corrects :math:`m` and the
     maximum of :math:`v` as Adam does. ``weight_decay`` is L2, added to the gradient, as in Adam.
+    ``eps_hat=True`` is Keras 3's ``Adam(amsgrad=True)``: :math:`\epsilon` added before the
+    bias correction, as in :func:`adam_update`.
     """
     beta1, beta2 = betas
     t = state.step + 1
@@ -831,6 +850,10 @@ def amsgrad_update(
     m = beta1 * state.m + (1 - beta1) * g  # m ← β₁ m + (1 − β₁) g
     v = beta2 * state.v + (1 - beta2) * g * g  # v ← β₂ v + (1 − β₂) g²
     v_max = xp.maximum(state.v_max, v)  # v̂ ← max(v̂, v)
+    if eps_hat:  # Keras: w ← w − α_t m / (√v̂ + ε̂), α_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+        alpha_t = lr * (1 - beta2**t) ** 0.5 / (1 - beta1**t)
+        new_params = params - alpha_t * m / (xp.sqrt(v_max) + eps)
+        return new_params, AMSGradState(t, m, v, v_max)
     denom = xp.sqrt(v_max) / (1 - beta2**t) ** 0.5 + eps  # √v̂ / √(1 − β₂ᵗ) + ε
     step_size = lr / (1 - beta1**t)  # η / (1 − β₁ᵗ)
     return params - step_size * m / denom, AMSGradState(t, m, v, v_max)  # w ← w − η m̂ / denom
@@ -838,12 +861,14 @@ def amsgrad_update(
 
 register(Rule(
     name="amsgrad", init=amsgrad_init, update=amsgrad_update,
-    defaults={"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    defaults={"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+              "eps_hat": False},
     ranges={"lr": POSITIVE, "betas": UNIT_OPEN_RIGHT, "eps": POSITIVE,
             "weight_decay": NONNEGATIVE},
     summary="Adam with a non-decreasing second moment (its running maximum)",
     lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), demo_lr=0.05,
-    torch_twin=TorchTwin("Adam", fixed={"amsgrad": True}),
+    torch_twin=TorchTwin("Adam", fixed={"amsgrad": True}, torch_lacks={"eps_hat": False}),
+    keras_form={"eps": 1e-7, "eps_hat": True},  # Adam(amsgrad=True)
 ))
 
 
@@ -900,6 +925,7 @@ register(Rule(
     ranges={"lr": POSITIVE, "betas": UNIT_OPEN_RIGHT, "weight_decay": NONNEGATIVE},
     summary="the sign of a momentum-gradient interpolation: equal steps in every coordinate",
     lr_grid=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3), demo_lr=1e-2,
+    keras_form={},
 ))
 
 
