@@ -102,10 +102,11 @@ LBFGS_DEFAULT_VARIANT: dict[str, Any] = {
     "hparams": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"}}
 
 #: Hyperparameters of the ``generalization`` preset, each rule with its own conventions:
-#: momentum at the rate the ``tuned`` preset chose for it on MNIST; Adam, AdamW and AMSGrad at
-#: ``torch.optim``'s default rate; AdamW with decoupled decay 0.1 (a decay that acts within 10
-#: epochs: ``lr * weight_decay`` = 1e-4 per step); Lion with Chen et al.'s convention, a rate
-#: 10x smaller and a decay 10x larger than AdamW's (the same ``lr * weight_decay``).
+#: momentum at the rate chosen for it in ``results/tuned`` (MNIST, 3-epoch grid); Adam, AdamW
+#: and AMSGrad at ``torch.optim``'s default rate; AdamW with decoupled decay 0.1 (a decay that
+#: acts within 10 epochs: ``lr * weight_decay`` = 1e-4 per step); Lion with Chen et al.'s
+#: convention, a rate 10x smaller and a decay 10x larger than AdamW's (the same
+#: ``lr * weight_decay``).
 GENERALIZATION_HPARAMS: dict[str, dict[str, Any]] = {
     "momentum": {"lr": 1e-2},
     "adam": {"lr": 1e-3},
