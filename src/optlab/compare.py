@@ -26,6 +26,8 @@ Presets (explicit settings override them):
   training set. The grid search is stored in the ``"selection"`` section.
 * ``lbfgs`` — L-BFGS (full batch, and large batches) against Adam (batch 32, lr 0.001) at equal
   budgets of example-gradients and of training time (both recorded in ``"budgets"``).
+* ``batch-size`` — plain SGD, lr 0.02 at batch 32, 10 epochs, 2 seeds: the base of chapter 14's
+  sweep, which reruns it with ``--batch-size B --lr sgd=...`` (the rate scaled with ``B``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ PRESETS: dict[str, dict[str, Any]] = {
               "seeds": [0, 1, 2], "val_size": 10_000, "select_epochs": 3},
     "lbfgs": {"optimizers": ["adam", "lbfgs"], "lr": {"adam": 1e-3}, "batch_size": 32,
               "epochs": 10, "seeds": [0, 1, 2]},
+    # chapter 14's batch-size sweep: one run per (--batch-size, --lr) pair, B = 32 .. 4096,
+    # the rate scaled from 0.02 at B = 32 linearly or by the square root (results/batch-size/)
+    "batch-size": {"optimizers": ["sgd"], "lr": {"*": 0.02}, "batch_size": 32, "epochs": 10,
+                   "seeds": [0, 1]},
 }
 
 
