@@ -37,7 +37,7 @@ def test_mlp_noise_scale_matches_explicit_per_example_gradients():
         rows.append(g[0])
     g = torch.stack(rows)
     direct = noise_scale_from_sums(g.sum(0), float((g * g).sum()), 20)
-    ns = mlp_noise_scale(flat, x, y, chunk=7)  # chunks that do not divide n
+    ns = mlp_noise_scale(flat, x, y)
     assert ns.trace_cov == pytest.approx(direct.trace_cov, rel=1e-9)
     assert ns.grad_sq == pytest.approx(direct.grad_sq, rel=1e-9)
     assert ns.b_noise == pytest.approx(direct.trace_cov / direct.grad_sq, rel=1e-9)

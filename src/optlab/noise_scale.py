@@ -61,28 +61,40 @@ def noise_scale_from_sums(grad_sum: Any, sq_norm_sum: float, n: int) -> NoiseSca
     return NoiseScale(trace_cov=trace, grad_sq=mean_sq - trace / n, n=n)
 
 
-def mlp_noise_scale(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *,
-                    chunk: int = 256) -> NoiseScale:
+def mlp_noise_scale(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> NoiseScale:
     """:class:`NoiseScale` of one MLP (``flat`` of shape ``(P,)``) on the examples ``(x, y)``
-    (a random sample of the training set), from per-example gradients of the cross-entropy
-    computed ``chunk`` at a time with :func:`torch.func.vmap` (never all at once)."""
+    (a random sample of the training set).
+
+    Never forms the per-example gradients: one example's gradient of a layer's weight is the
+    outer product :math:`a_{i} \\delta_{i}^\\top` of its input activation and its back-propagated
+    error, whose squared norm is :math:`\\lVert a_i\\rVert^2 \\lVert \\delta_i\\rVert^2`; so
+    one batched forward and backward give every :math:`\\lVert g_i\\rVert^2` and the sum
+    :math:`\\sum_i g_i` (tested against per-example :func:`optlab.mlp.loss_and_grad`)."""
     if flat.ndim != 1 or flat.shape[0] != mlp.n_params():
         raise ValueError(f"mlp_noise_scale: flat must have shape ({mlp.n_params()},); "
                          f"got {tuple(flat.shape)}")
     if x.ndim != 2 or y.shape != (x.shape[0],) or x.shape[0] < 2:
         raise ValueError(f"mlp_noise_scale: x must be (n, 784) and y (n,) with n >= 2; got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
-    flat = flat.detach()
-
-    def loss(w: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        logits = mlp.forward(w.unsqueeze(0), xi.unsqueeze(0))[0]
-        return torch.nn.functional.cross_entropy(logits, yi.unsqueeze(0))
-
-    per_example = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))
-    grad_sum = torch.zeros_like(flat, dtype=torch.float64)
-    sq_sum = 0.0
-    for i in range(0, x.shape[0], chunk):
-        g = per_example(flat, x[i : i + chunk], y[i : i + chunk]).double()
-        grad_sum += g.sum(dim=0)
-        sq_sum += float((g * g).sum())
-    return noise_scale_from_sums(grad_sum, sq_sum, int(x.shape[0]))
+    with torch.no_grad():
+        ps = [p[0] for p in mlp.unflatten(flat.detach()[None])]
+        n_layers = len(ps) // 2
+        acts, h = [x], x
+        for j in range(n_layers):
+            h = h @ ps[2 * j] + ps[2 * j + 1]
+            if j < n_layers - 1:
+                h = torch.relu(h)
+                acts.append(h)
+        delta = torch.softmax(h, dim=-1) - torch.nn.functional.one_hot(y, h.shape[-1]).to(h)
+        sq_norms = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        grads: list[torch.Tensor] = [torch.empty(0)] * len(ps)
+        for j in range(n_layers - 1, -1, -1):
+            a = acts[j]
+            d2 = (delta * delta).sum(dim=1).double()
+            sq_norms += (a * a).sum(dim=1).double() * d2 + d2  # weight, bias
+            grads[2 * j] = (a.t() @ delta).reshape(-1)
+            grads[2 * j + 1] = delta.sum(dim=0)
+            if j > 0:
+                delta = (delta @ ps[2 * j].t()) * (a > 0)
+        grad_sum = torch.cat(grads).double()
+    return noise_scale_from_sums(grad_sum, float(sq_norms.sum()), int(x.shape[0]))
