@@ -1,7 +1,7 @@
 # The README's commands:
 #   make book  — create .venv from requirements.txt if missing, find (or fetch) MNIST, build the
 #                static HTML book
-#   make test  — same venv, then the whole suite (ruff, unit tests, nbval over chapters/)
+#   make test  — same venv, then the whole suite (ruff, mypy, unit tests, nbval over chapters/)
 #   make claims SEEDS="1 2 3" — every chapter re-executed per seed: its claims must hold for each
 #   make lab   — same venv, JupyterLab on chapters/ at http://127.0.0.1:$(LAB_PORT)
 SHELL := /bin/bash
@@ -41,6 +41,7 @@ book: $(STAMP) vendor data
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest tests chapters --nbval-lax --nbval-current-env -p no:randomly
 
 # Every chapter once per seed (its `parameters` cell replaced by SEED = k); a table of what failed.

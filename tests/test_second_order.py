@@ -1,6 +1,11 @@
-"""Newton, damped Newton, BFGS and L-BFGS (optlab.second_order), with scipy as the reference."""
+"""Newton, damped Newton, BFGS and L-BFGS (the sub-package optlab.second_order), with scipy as
+the reference: one section per module (newton_methods, quasi_newton_methods, lbfgs_memory and
+line_search, driver and iterates, torch_lbfgs)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,9 +18,13 @@ from optlab.second_order import (
     LBFGSOptimizer,
     MinimizeResult,
     minimize,
+    newton,
+    quasi_newton,
+    remember_pair,
     two_loop,
     wolfe_line_search,
 )
+from optlab.second_order.iterates import Objective
 from optlab.surfaces import get_surface, quadratic
 
 ROSENBROCK = get_surface("rosenbrock")
@@ -66,7 +75,7 @@ def _himmelblau_saddle() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Newton
+# newton_methods: Newton, plain and damped
 # --------------------------------------------------------------------------------------------
 
 
@@ -155,7 +164,7 @@ def test_damped_newton_on_rosenbrock_matches_scipy_minimum():
 
 
 # --------------------------------------------------------------------------------------------
-# BFGS
+# quasi_newton_methods: BFGS
 # --------------------------------------------------------------------------------------------
 
 
@@ -222,7 +231,7 @@ def test_every_step_satisfies_the_strong_wolfe_conditions(method):
 
 
 # --------------------------------------------------------------------------------------------
-# L-BFGS
+# quasi_newton_methods: L-BFGS
 # --------------------------------------------------------------------------------------------
 
 
@@ -285,7 +294,7 @@ def test_lbfgs_and_bfgs_in_more_dimensions_match_scipy():
 
 
 # --------------------------------------------------------------------------------------------
-# The shared pieces: two_loop and the line search
+# lbfgs_memory and line_search: the pieces shared with the torch optimizer
 # --------------------------------------------------------------------------------------------
 
 
@@ -312,6 +321,19 @@ def test_two_loop_equals_the_explicit_bfgs_matrix_in_numpy_and_torch():
     np.testing.assert_array_equal(two_loop(g, [], [], 2.0), -2.0 * g)
 
 
+def test_remember_pair_keeps_the_newest_m_pairs_and_their_rho():
+    rng = np.random.default_rng(6)
+    pairs = [(rng.standard_normal(3), rng.standard_normal(3)) for _ in range(5)]
+    S, Y, R = [], [], []
+    for s, y in pairs:
+        remember_pair(S, Y, R, s, y, float(y @ s), 3)
+    assert [id(s) for s in S] == [id(s) for s, _ in pairs[-3:]]  # oldest forgotten, order kept
+    assert [id(y) for y in Y] == [id(y) for _, y in pairs[-3:]]
+    np.testing.assert_allclose(R, [1.0 / (y @ s) for s, y in pairs[-3:]], rtol=1e-15)
+    g = rng.standard_normal(3)
+    np.testing.assert_array_equal(two_loop(g, S, Y, 0.5, R), two_loop(g, S, Y, 0.5))
+
+
 def test_wolfe_line_search_on_a_1d_function():
     def phi(a):  # f(x + a p) for f = x^4 - 3x along p = 1 from x = -1
         x = -1.0 + a
@@ -326,8 +348,33 @@ def test_wolfe_line_search_on_a_1d_function():
 
 
 # --------------------------------------------------------------------------------------------
-# The result and bad input
+# driver and iterates: minimize's result, its counts and bad input
 # --------------------------------------------------------------------------------------------
+
+
+def test_minimize_runs_the_printed_iterations():
+    """The functions the chapters print (newton, quasi_newton) are what minimize runs."""
+    x0 = np.array([-1.2, 1.0])
+    for method, run, kw in [
+        ("newton", newton, {}),
+        ("bfgs", quasi_newton, dict(c1=C1, c2=C2, h0_scaling="none", max_ls=30)),
+        ("lbfgs", quasi_newton, dict(c1=C1, c2=C2, h0_scaling="dynamic", max_ls=30, m=10)),
+    ]:
+        direct = run(Objective(ROSENBROCK, 2), x0.copy(), 200, 1e-8, **kw)
+        via = minimize(ROSENBROCK, x0, method)
+        assert direct.method == via.method == method
+        np.testing.assert_array_equal(direct.path, via.path)
+        assert via.converged and direct.nfev == via.nfev
+
+
+def test_minimize_imports_no_torch():
+    code = ("import sys; from optlab.second_order import minimize; "
+            "r = minimize('rosenbrock', [-1.2, 1.0]); assert r.converged; "
+            "assert 'torch' not in sys.modules, 'minimize imported torch'; "
+            "from optlab.second_order import LBFGSOptimizer; assert 'torch' in sys.modules")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr.strip().splitlines()[-1:]
 
 
 def test_counts_names_and_fields():
@@ -377,7 +424,7 @@ def test_bad_input():
 
 
 # --------------------------------------------------------------------------------------------
-# LBFGSOptimizer against torch.optim.LBFGS
+# torch_lbfgs: LBFGSOptimizer against torch.optim.LBFGS
 # --------------------------------------------------------------------------------------------
 
 

@@ -601,7 +601,7 @@ class Limits:
     grace: float = 20.0
 
 
-def _copy_response(response: Any, out: Any, url: str, limits: Limits, started: float,
+def _copy_response(response: Any, out: Any, limits: Limits, started: float,
                    progress: Callable[[int, int | None], None]) -> int:
     """Copy ``response`` into ``out`` within ``limits``; returns the bytes copied."""
     length = getattr(response, "length", None)
@@ -636,7 +636,7 @@ def _fetch_verified(url: str, target: Path, key: str, base: str, spec: DatasetSp
         with os.fdopen(fd, "wb") as out:
             try:
                 with opener(url, min(limits.timeout, limits.deadline)) as response:
-                    _copy_response(response, out, url, limits, started, progress)
+                    _copy_response(response, out, limits, started, progress)
             except TimeoutError as e:
                 raise _MirrorTooSlow(f"no data for {min(limits.timeout, limits.deadline):g} s "
                                      f"({e or 'timed out'})") from e

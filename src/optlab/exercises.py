@@ -53,7 +53,7 @@ def check(
 
 
 def _unanswered_line(name: str) -> str:
-    from optlab.widgets import build_mode
+    from optlab.notebook import build_mode
 
     if build_mode():
         return (f"{name}: work it out, then unfold the solution cell above to compare "

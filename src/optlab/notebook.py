@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import math
+import os
 import textwrap
 from typing import Any
+
+
+def build_mode() -> bool:
+    """True while the book is being built (``OPTLAB_BOOK_BUILD`` set and not ``0``): the
+    chapters' kernels then draw frame sliders instead of live widgets and glue their numbers."""
+    return os.environ.get("OPTLAB_BOOK_BUILD", "").strip() not in ("", "0")
 
 
 def source_of(obj: Any, *, docstring: bool = False) -> str:
@@ -55,8 +63,6 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
     with ``display=False`` (with ``display=True`` myst_nb already shows the value)."""
     from myst_nb import glue as myst_glue
 
-    from optlab.widgets import build_mode
-
     myst_glue(name, variable, display)
     if display or build_mode():
         return
@@ -81,7 +87,7 @@ def format_glued(value: Any) -> str:
         return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
     if isinstance(value, numbers.Real):
         v = float(value)
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):  # nan, inf, -inf
             return str(v)
         if v != 0 and 1e4 <= abs(v) < 1e15:
             return f"{v:,.0f}"

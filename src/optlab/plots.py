@@ -144,7 +144,9 @@ def final_accuracy(results: Any, ax: Any = None, *, train: bool = True,
     x = np.arange(len(curves))
     width = 0.38 if train else 0.6
     for i, c in enumerate(curves):
-        bars = [("test_acc", 0.0 if not train else width / 2, None)]
+        bars: list[tuple[str, float, str | None]] = [
+            ("test_acc", width / 2 if train else 0.0, None)
+        ]
         if train:
             bars.insert(0, ("train_acc", -width / 2, "//"))
         for metric, off, hatch in bars:

@@ -1,5 +1,6 @@
-"""optlab.landscape: colours that stand out, names that say what a surface is, and pictures
-that depend only on what they show (threads, interrupted renders and history included)."""
+"""optlab.viz.landscape and optlab.viz.style: colours that stand out, names that say what a
+surface is, contours, exit points, diverged runs marked, and pictures that depend only on what
+they show (threads, interrupted renders, blitting and history included)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import threading
 
 import matplotlib as mpl
 import numpy as np
+import pytest
 from matplotlib.colors import to_rgb
 
-from optlab import landscape
 from optlab.rules import FIRST_ORDER
 from optlab.surfaces import SURFACES, get_surface, quadratic, rosenbrock
 from optlab.trajectories import trajectories
-from optlab.widgets_second_order import METHOD_COLORS
+from optlab.viz import landscape, style
+from optlab.viz.style import METHOD_COLORS
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _lab(color) -> np.ndarray:
@@ -44,13 +48,13 @@ def _contrast_on_white(color) -> float:
 
 
 def test_every_path_colour_stands_out_on_the_contours():
-    contours = _contour_colors(landscape.CONTOUR_CMAP, landscape.CONTOUR_ALPHA)
-    colours = {**{n: landscape.COLORS[n] for n in FIRST_ORDER}, **METHOD_COLORS}
+    contours = _contour_colors(style.CONTOUR_CMAP, style.CONTOUR_ALPHA)
+    colours = {**{n: style.COLORS[n] for n in FIRST_ORDER}, **METHOD_COLORS}
     for name, c in colours.items():
         closest = min(_delta_e(c, k) for k in contours)
         assert closest >= 45, f"{name} ({c}) is only ΔE {closest:.0f} from a contour colour"
         assert _contrast_on_white(c) >= 2.5, f"{name} ({c}) is too pale on white"
-    for group in ({n: landscape.COLORS[n] for n in FIRST_ORDER}, METHOD_COLORS):
+    for group in ({n: style.COLORS[n] for n in FIRST_ORDER}, METHOD_COLORS):
         for (a, ca), (b, cb) in itertools.combinations(group.items(), 2):
             assert _delta_e(ca, cb) >= 30, f"{a} and {b} look alike ({ca}, {cb})"
     # the measure catches the reported problem: RMSprop's old purple on viridis contours
@@ -61,7 +65,7 @@ def test_every_path_colour_stands_out_on_the_contours():
 def test_contours_are_drawn_in_the_contour_colours_and_axes_named_w():
     view = landscape.LandscapeFigure("rosenbrock", ["sgd"])
     cs = view._surface_artists[0]
-    assert cs.get_cmap() is landscape.CONTOUR_CMAP
+    assert cs.get_cmap() is style.CONTOUR_CMAP
     assert view.ax_map.get_xlabel() == "$w_1$" and view.ax_map.get_ylabel() == "$w_2$"
     assert "w_t" in view.ax_loss.get_ylabel() and "θ" not in view.ax_loss.get_ylabel()
 
@@ -105,7 +109,7 @@ def test_an_interrupted_render_leaves_nothing_hidden():
     want = _state(fresh, runs, "t")
     view = landscape.LandscapeFigure("himmelblau", ["sgd", "adam"])
     view.update(runs, title="t")
-    for a in view._dynamic():  # what the interrupted render left behind
+    for a in view.dynamic_artists():  # what the interrupted render left behind
         a.set_visible(False)
     view._backgrounds.clear()
     assert np.array_equal(view.render(), want)
@@ -165,3 +169,70 @@ def test_the_fixed_layout_keeps_every_label_inside_and_apart():
         label = ax.yaxis.label.get_window_extent(renderer)
         ticks = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
         assert all(label.x1 <= t.x0 + 1 for t in ticks), "y label over the tick labels"
+
+
+def test_log_levels_are_log_spaced_above_the_minimum():
+    Z = SURFACES["rosenbrock"].grid(100)[2]
+    lev = landscape.log_levels(Z, 12)
+    assert lev.shape == (12,) and np.all(np.diff(lev) > 0)
+    h = lev - Z.min()
+    assert np.allclose(np.diff(np.log(h)), np.log(h[1] / h[0]))  # a geometric sequence
+    assert lev[-1] == pytest.approx(Z.max())
+
+
+def test_exit_point_is_on_the_box_edge():
+    xy = np.array([[0.0, 0.0], [0.5, 0.0], [3.0, 1.0], [np.nan, np.nan]])
+    p = landscape.exit_point(xy, 2, ((-1, 1), (-1, 1)))
+    assert p[0] == pytest.approx(1.0) and p[1] == pytest.approx(0.2)
+    assert np.array_equal(landscape.exit_point(xy, 1, ((-1, 1), (-1, 1))), xy[1])
+    assert landscape.exit_point(xy + 5, 2, ((-1, 1), (-1, 1))) is None
+
+
+def test_plot_displays_itself_without_pyplot():
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    runs = trajectories({"sgd": {"lr": 1e-3}, "adam": {"lr": 0.05}}, "rosenbrock", steps=50)
+    fig = landscape.plot(runs, title="t")
+    assert fig._repr_png_().startswith(PNG)
+    assert set(plt.get_fignums()) == before  # never registered with pyplot: no double display
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["sgd", "adam"]
+
+
+def test_diverged_runs_are_marked():
+    surf = SURFACES["rosenbrock"]
+    runs = trajectories({"sgd": {"lr": 0.1}, "adam": {"lr": 0.01}}, surf, steps=100)
+    assert runs["sgd"].diverged[0] and not runs["adam"].diverged[0]
+    view = landscape.LandscapeFigure(surf, ["sgd", "adam"])
+    view.update(runs)
+    labels = [t.get_text() for t in view.ax_loss.get_legend().get_texts()]
+    assert labels == ["sgd (diverged)", "adam"]
+    sgd, adam = view.artists["sgd"], view.artists["adam"]
+    # an 'x' where the path was last seen inside the plotting box, and at its last finite loss
+    (x,), (y,) = sgd.path_x.get_data()
+    (x_lo, x_hi), (y_lo, y_hi) = surf.bounds
+    assert sgd.path_x.get_visible() and sgd.path_x.get_marker() == "x"
+    assert x_lo - 1e-9 <= x <= x_hi + 1e-9 and y_lo - 1e-9 <= y <= y_hi + 1e-9
+    t, _ = sgd.loss_x.get_data()
+    assert list(t) == [runs["sgd"].diverged_at[0] - 1]
+    assert not adam.path_x.get_visible() and len(adam.loss_x.get_data()[0]) == 0
+
+
+def test_blitted_frame_equals_a_full_redraw():
+    """The cached background never keeps an earlier frame's lines (no ghosts)."""
+    surf = SURFACES["himmelblau"]
+    view = landscape.LandscapeFigure(surf, ["sgd", "adam"])
+    a = trajectories({"sgd": {"lr": 0.01}, "adam": {"lr": 0.1}}, surf, steps=80)
+    b = trajectories({"sgd": {"lr": 0.02}, "adam": {"lr": 0.3}}, surf, steps=80)
+    view.fit(a, [0])
+    view.fit(b, [0])  # one loss axis for both: the second render() reuses the background
+    view.update(a, title="a")
+    view.render()
+    view.fig.set_layout_engine(None)  # keep the layout for the comparison below
+    view.update(b, title="b")
+    draws = view.full_draws
+    blitted = view.render().copy()
+    assert view.full_draws == draws  # blitted, not redrawn
+    view.fig.canvas.draw()  # everything drawn normally, no cache
+    full = np.asarray(view.fig.canvas.buffer_rgba())
+    assert np.array_equal(blitted, full)

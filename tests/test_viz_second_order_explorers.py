@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from optlab.second_order import minimize
-from optlab.widgets_second_order import (
+from optlab.viz.second_order_explorers import (
     _stack,
     memory_explorer,
     newton_damping_explorer,
