@@ -172,8 +172,8 @@ def compare_parser() -> argparse.ArgumentParser:
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
             "--epochs 3 --seeds 1\n"),
     )
-    p.add_argument("--preset", choices=("paper", "tuned", "lbfgs", "batch-size"),
-                   default=None,
+    p.add_argument("--preset", default=None,
+                   choices=("paper", "tuned", "lbfgs", "batch-size", "schedules", "warmup"),
                    help="start from a preset (default: paper); the flags below override it")
     p.add_argument("--optimizers", default=None, metavar="A,B,...",
                    help=f"comma-separated names from: {', '.join(OPTIMIZERS)}")
