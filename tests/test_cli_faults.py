@@ -321,7 +321,9 @@ def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     def full(path, text):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(compare, "write_text_atomically", full)
+    from optlab import results
+
+    monkeypatch.setattr(results, "write_text_atomically", full)  # the one writer of the files
     rc = _run(["compare", *SMALL, "--optimizers", "adam", "--epochs", "1", "--seeds", "1",
                "--out", str(tmp_path / "r")])
     assert rc == 2

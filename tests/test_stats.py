@@ -51,3 +51,13 @@ def test_binomial_standard_error_of_one_mnist_test_accuracy():
         binomial_se(97.0, 10_000)
     with pytest.raises(ValueError, match="same seeds"):
         paired_difference([1, 2, 3], [1, 2])
+
+
+def test_a_difference_inside_the_noise_is_unresolved_even_when_the_interval_excludes_zero():
+    consistent = paired_difference([0.9705, 0.9722, 0.9691], [0.9700, 0.9716, 0.9687])
+    assert consistent.excludes(0.0) and verdict(consistent) == "resolved"
+    two_se = 2 * binomial_se(0.97, 10_000)  # 0.34 points; the gap is 0.05
+    assert verdict(consistent, noise=two_se) == "unresolved"
+    assert verdict(consistent, noise=0.0001) == "resolved"
+    with pytest.raises(ValueError, match="noise must be >= 0"):
+        verdict(consistent, noise=float("nan"))

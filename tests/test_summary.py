@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 
 from optlab.__main__ import main
 from optlab.summary import summarize
@@ -35,7 +37,8 @@ def _rows(markdown: str, first_cell: str) -> list[list[str]]:
     for line in markdown.splitlines():
         if line.startswith("| "):
             cells = [c.strip() for c in line.strip("|").split(" | ")]
-            if cells[0].startswith(first_cell):
+            pair = " − " in cells[0] and " − " not in first_cell  # a paired-difference row
+            if cells[0].startswith(first_cell) and not pair:
                 out.append(cells)
     return out
 
@@ -50,10 +53,12 @@ def test_one_row_per_optimizer_with_the_mean_of_the_file(paper_dir):
         assert len(finals) == 2
         rows = _rows(md, opt)
         assert len(rows) == 1, rows
-        expected = (f"{sum(finals) / len(finals):.4f} "
-                    f"[{min(finals):.4f}, {max(finals):.4f}]")
+        mean = sum(finals) / len(finals)
+        half = sps.t.ppf(0.975, 1) * np.std(finals, ddof=1) / np.sqrt(2)  # 2 seeds: 1 dof
+        expected = f"{mean:.4f} [{mean - half:.4f}, {mean + half:.4f}]"
         assert rows[0][1] == "0.001" and rows[0][2] == expected, rows[0]
-    assert "s/epoch of the stack (median)" in md
+        assert rows[0][3] == f"[{min(finals):.4f}, {max(finals):.4f}]", rows[0]
+    assert "s/epoch of the stack (median)" in md and "95 % t-interval" in md
 
 
 def test_diverged_run_is_labelled_and_left_out(paper_dir):
@@ -77,7 +82,7 @@ def test_running_run_is_reported_as_unfinished(paper_dir, tmp_path):
     md = summarize([path])
     (row,) = _rows(md, "adam")
     assert row[0] == "adam (1/2 unfinished)", row
-    assert row[2].startswith(f"{adam_finals[0]:.4f} ")  # the running seed is left out
+    assert row[2] == f"{adam_finals[0]:.4f} (1 seed)"  # the running seed is left out
     assert "**Unfinished**: 1 run(s) still running" in md
     assert "wall time not recorded" in md
 
@@ -96,9 +101,11 @@ def test_out_writes_the_file_atomically(paper_dir, tmp_path, capsys):
     (lambda d: d / "missing", "no such file or directory"),
     (lambda d: d, "no results.json in"),
     (lambda d: d / "bad.json", "not a results.json"),
+    (lambda d: d / "v2.json", "it is schema version 2; this optlab reads version 1"),
 ])
 def test_bad_path_exits_2_with_one_line(tmp_path, capsys, make_path, fragment):
     (tmp_path / "bad.json").write_text('{"a": 1}')
+    (tmp_path / "v2.json").write_text('{"schema_version": 2, "runs": []}')
     rc = _run(["summary", str(make_path(tmp_path))])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "Traceback" not in err
@@ -131,3 +138,17 @@ def test_tuned_and_lbfgs_sections(tmp_path):
         run = next(r for r in ldoc["runs"] if r.get("variant") == variant)
         at_time = next(e for e in run["epochs"] if "time" in e.get("budget", ""))
         assert rows[1][5].startswith(f"{at_time['test_acc']:.4f} ")
+
+
+def test_paired_differences_and_their_verdicts(paper_dir):
+    doc = json.loads((paper_dir / "results.json").read_text())
+    final = {(r["optimizer"], r["seed"]): r["epochs"][-1]["test_acc"] for r in doc["runs"]}
+    md = summarize([paper_dir])
+    best = max(("rmsprop", "adam"), key=lambda o: final[o, 0] + final[o, 1])
+    other = "adam" if best == "rmsprop" else "rmsprop"
+    (row,) = _rows(md, f"{best} − {other}")
+    d = [100 * (final[best, s] - final[other, s]) for s in (0, 1)]
+    assert row[1].startswith(f"{np.mean(d):+.2f} ["), row
+    assert row[2] == "0, 1" and row[3].startswith(("**resolved**", "**unresolved**"))
+    assert not _rows(md, f"{best} − sgd")  # sgd diverged on every seed: no pair to make
+    assert "binomial standard error" in md

@@ -266,8 +266,10 @@ def main_compare(argv: list[str]) -> int:
         _fail(f"python -m optlab compare: error: cannot write in {results_json.parent}: "
               f"{e.strerror or e}; free space or fix the permissions, then rerun with --resume")
     if not args.quiet:
-        n = len(doc["runs"])
-        bad = sum(r["status"] != "ok" for r in doc["runs"])
+        from .results import parse_results
+
+        outcomes = [r.outcome for r in parse_results(doc).runs]
+        n, bad = len(outcomes), outcomes.count("diverged")
         _print(f"wrote {results_json} and results.csv: {n} runs"
                + (f", {bad} diverged" if bad else ""))
     return 0

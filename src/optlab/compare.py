@@ -1,8 +1,10 @@
-"""``python -m optlab compare``: presets, the run loop, and ``results.json`` / ``results.csv``.
+"""``python -m optlab compare``: presets, the run loop, and writing ``results.json`` / ``.csv``.
 
 :func:`run_comparison` takes a :class:`CompareConfig` and writes ``OUT/results.json`` (provenance,
 config, one record per run with its per-epoch metrics) and a tidy ``OUT/results.csv`` beside it
-(one row per run and epoch). Both are rewritten atomically (temporary file + ``os.replace``)
+(one row per run and epoch), in the format that :mod:`optlab.results` owns (its schema, writer
+and reader; this module keeps the lock, the resume rules and the run loop). Both are rewritten
+atomically (temporary file + ``os.replace``)
 after every epoch, and each stack's state (parameters, rule states, batch-order generator, epoch)
 is checkpointed atomically beside them (``OUT/.checkpoint-<phase>-seed<S>.pt``, removed when the
 stack finishes), so an interruption loses at most the epoch under way: ``resume=True`` keeps the
@@ -36,10 +38,7 @@ Presets (explicit settings override them):
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import json
 import os
 import platform
 import shlex
@@ -53,9 +52,16 @@ from typing import Any
 import torch
 
 from . import engine
-from .atomic import write_text_atomically
 from .engine import ModelSpec, RunResult
-from .results import ResultsFormatError, finished_runs, read_results_doc, run_key
+from .results import (
+    ResultsFormatError,
+    finished_runs,
+    new_doc,
+    read_results_doc,
+    run_key,
+    write_results,
+)
+from .results import run_record as _run_record
 from .rules import FIRST_ORDER, resolve_hparams
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
@@ -349,11 +355,6 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
     }
 
 
-CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
-               "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
-               "grad_evals", "examples", "epochs_of_gradients", "budget")
-
-
 class OutputDir:
     """The ``--out`` directory, created if needed and locked for one writer: ``OUT/.lock``
     holds an exclusive ``flock`` (released by the kernel when the process ends, however it
@@ -434,7 +435,7 @@ class ResultsFile:
         self.json_path = self.dir / "results.json"
         self.csv_path = self.dir / "results.csv"
         exp = cfg.experiment()
-        self.doc: dict[str, Any] = {"provenance": {}, "config": exp, "runs": []}
+        self.doc: dict[str, Any] = new_doc(exp)
         self.previous: dict[str, dict[str, Any]] = {}
         self.resumed_from: str | None = None
         self.backup: Path | None = None
@@ -509,22 +510,9 @@ class ResultsFile:
         if lost:  # a guard against a bug, not a user error
             raise RuntimeError(f"refusing to write {self.json_path}: {len(lost)} finished "
                                "run(s) on disk would be lost")
-        text = json.dumps(self.doc, indent=1, allow_nan=False) + "\n"
-        write_text_atomically(self.json_path, text)
+        write_results(self.doc, self.dir)  # the format is optlab.results's
         self.on_disk = done
         self._dirty = False
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore",
-                           lineterminator="\n")
-        w.writeheader()
-        all_runs = list(self.doc.get("selection", {}).get("runs", [])) + self.doc["runs"]
-        for r in all_runs:
-            for e in r["epochs"]:
-                row = {"phase": r.get("phase"), "variant": r.get("variant"),
-                       "optimizer": r["optimizer"], "lr": r["hparams"].get("lr"),
-                       "seed": r["seed"], "status": r["status"], **e}
-                w.writerow(row)
-        write_text_atomically(self.csv_path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,13 +586,6 @@ def silence_stream(stream: Any) -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # pragma: no cover - not a real file
         pass
-
-
-def _run_record(r: RunResult, phase: str, threads: int, variant: str | None = None
-                ) -> dict[str, Any]:
-    d = r.as_dict()
-    d = {"phase": phase, "variant": variant, **d, "threads": threads}
-    return d
 
 
 def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_desc

@@ -5,7 +5,8 @@
 * :func:`accuracy_curves` — train and test accuracy after every epoch, mean line and min-max band
   over seeds, one colour per optimizer.
 
-:func:`load_results` turns the file into a tidy structure (no pandas): a :class:`Results` with
+:func:`load_results` turns the file (read and checked by :mod:`optlab.results`) into a tidy
+structure (no pandas): a :class:`Results` with
 one :class:`Curve` per (optimizer, variant, learning rate), holding ``(seeds, epochs)`` NumPy
 arrays. Diverged runs are kept out of the means and bands and named in the legend
 (``"sgd (1/3 diverged)"``), never drawn as garbage.
@@ -13,13 +14,14 @@ arrays. Diverged runs are kept out of the means and bands and named in the legen
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .results import ResultsDoc
+from .results import load_results as read_results
 
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds")
 
@@ -70,6 +72,7 @@ class Results:
     config: dict[str, Any]
     selection: dict[str, Any] | None = None
     raw: dict[str, Any] | None = None
+    doc: ResultsDoc | None = None  # the typed file (optlab.results)
 
     def curve(self, optimizer: str, variant: str | None = None) -> Curve:
         for c in self.curves:
@@ -78,47 +81,42 @@ class Results:
         raise KeyError(optimizer)
 
 
-def load_results(path: str | os.PathLike | dict[str, Any], phase: str = "final") -> Results:
-    """Read ``results.json`` (or a directory holding it, or the parsed dict) into
-    :class:`Results`; ``phase="selection"`` gives the grid-search runs of the ``tuned``
-    preset instead."""
-    if isinstance(path, dict):
-        doc = path
-    else:
-        p = Path(path)
-        if p.is_dir():
-            p = p / "results.json"
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    runs = doc.get("selection", {}).get("runs", []) if phase == "selection" else [
-        r for r in doc.get("runs", []) if r.get("phase", "final") == phase]
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for r in runs:
-        key = (r["optimizer"], r.get("variant"), r["hparams"].get("lr"))
-        groups.setdefault(key, []).append(r)
+def load_results(path: str | os.PathLike | dict[str, Any] | ResultsDoc,
+                 phase: str = "final") -> Results:
+    """Read ``results.json`` (or a directory holding it, a parsed dict, or a
+    :class:`~optlab.results.ResultsDoc`) through :func:`optlab.results.load_results` (checked)
+    into :class:`Results`; ``phase="selection"`` gives the grid-search runs of the ``tuned``
+    preset instead. Seeds are sorted into finished, diverged and unfinished by
+    :attr:`optlab.results.RunRecord.outcome`."""
+    doc = read_results(path)
+    runs = doc.runs_of(phase)
     curves = []
-    for (opt, variant, lr), rs in groups.items():
-        ok = [r for r in rs if r["status"] == "ok"]
-        n_ep = max((len(r["epochs"]) for r in rs), default=0)
+    for setting in dict.fromkeys(r.setting for r in runs):
+        rs = [r for r in runs if r.setting == setting]
+        ok = [r for r in rs if r.outcome == "finished"]
+        n_ep = max((len(r.epochs) for r in rs), default=0)
         epochs = np.arange(1, n_ep + 1)
-        if ok and ok[0]["epochs"] and "epochs_of_gradients" in ok[0]["epochs"][0]:
-            epochs = np.array([e["epochs_of_gradients"] for e in
-                               max(ok, key=lambda r: len(r["epochs"]))["epochs"]])
+        if ok and ok[0].epochs and ok[0].epochs[0].value("epochs_of_gradients") is not None:
+            epochs = np.array([e.value("epochs_of_gradients") for e in
+                               max(ok, key=lambda r: len(r.epochs)).epochs])
             n_ep = len(epochs)
         values = {}
         for m in METRICS:
             arr = np.full((len(ok), n_ep), np.nan)
             for i, r in enumerate(ok):
-                for j, e in enumerate(r["epochs"][:n_ep]):
-                    v = e.get(m)
+                for j, e in enumerate(r.epochs[:n_ep]):
+                    v = e.value(m)
                     arr[i, j] = np.nan if v is None else float(v)
             values[m] = arr
         # runs still "running" (an unfinished file) are neither results nor divergences: they
         # are left out of the values and counted in the label
-        curves.append(Curve(opt, lr, variant, epochs, values, [r["seed"] for r in ok],
-                            [r["seed"] for r in rs if r["status"] == "diverged"],
-                            [r["seed"] for r in rs if r["status"] not in ("ok", "diverged")]))
-    return Results(curves, doc.get("provenance", {}), doc.get("config", {}),
-                   doc.get("selection"), doc)
+        curves.append(Curve(setting.optimizer, setting.lr, setting.variant, epochs, values,
+                            [r.seed for r in ok],
+                            [r.seed for r in rs if r.outcome == "diverged"],
+                            [r.seed for r in rs if r.outcome == "unfinished"]))
+    return Results(curves, dict(doc.provenance), dict(doc.config),
+                   dict(doc.selection) if doc.selection is not None else None,
+                   dict(doc.raw), doc)
 
 
 def _as_results(results: Any) -> Results:

@@ -8,7 +8,9 @@ test accuracy.
   effect and is the comparison the text should make;
 * :func:`binomial_se` — the standard error :math:`\sqrt{p(1-p)/n}` of one accuracy measured on
   ``n`` images (about 0.17 points at 97 % on MNIST's 10,000 test images);
-* :func:`verdict` — "resolved" only when the interval excludes zero, else "unresolved".
+* :func:`verdict` — "resolved" only when the interval excludes zero (and, given a ``noise``
+  level, the difference exceeds it), else "unresolved". :func:`optlab.results.compare_final`
+  passes two binomial standard errors of one test accuracy as the noise.
 
 With 3 seeds the t quantile is 4.30, so intervals are wide: a difference smaller than its interval
 is reported as unresolved, never as a ranking.
@@ -94,6 +96,10 @@ def binomial_se(accuracy: float, n: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / n)
 
 
-def verdict(diff: Interval) -> str:
-    """``"resolved"`` when the interval of a difference excludes 0, else ``"unresolved"``."""
-    return "resolved" if diff.excludes(0.0) else "unresolved"
+def verdict(diff: Interval, noise: float = 0.0) -> str:
+    """``"resolved"`` when the interval of a difference excludes 0 and the mean difference is
+    larger than ``noise`` (e.g. two binomial standard errors of one accuracy), else
+    ``"unresolved"`` (an interval with NaN bounds, from fewer than two seeds, is unresolved)."""
+    if not noise >= 0:
+        raise ValueError(f"verdict: noise must be >= 0; got {noise}")
+    return "resolved" if diff.excludes(0.0) and abs(diff.mean) > noise else "unresolved"
