@@ -226,3 +226,32 @@ def test_keras_conventions_are_applied_and_recorded(tmp_path):
 def test_bad_conventions_exit_2(args, fragment, capsys):
     assert _run(["compare", *SMALL, *args]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_schedule_warmup_and_clipping_are_applied_recorded_and_summarized(tmp_path):
+    from optlab.summary import summarize
+
+    args = ["compare", *SMALL, "--seeds", "0,", "--no-compile", "--optimizers", "sgd,adam"]
+    plain, controlled = tmp_path / "plain", tmp_path / "controlled"
+    assert _run([*args, "--out", str(plain)]) == 0
+    assert _run([*args, "--out", str(controlled), "--schedule", "cosine:lr_min=1e-5",
+                 "--warmup-steps", "20", "--clip-norm", "0.5"]) == 0
+    doc = json.loads((controlled / "results.json").read_text())
+    cfg = doc["config"]
+    assert (cfg["schedule"], cfg["warmup_steps"], cfg["clip_norm"]) == (
+        "cosine:lr_min=1e-5", 20, 0.5)
+    steps = 2 * (2048 // 32)  # epochs x batches: the default total of a cosine
+    by_name = {r["optimizer"]: r for r in doc["runs"]}
+    for name, r in by_name.items():
+        assert r["clip_norm"] == 0.5
+        assert r["schedule"] == {"name": "linear_warmup", "steps": 20, "schedule": {
+            "name": "cosine", "lr": r["hparams"]["lr"], "total": steps, "lr_min": 1e-5}}, name
+    old = {r["optimizer"]: r for r in json.loads((plain / "results.json").read_text())["runs"]}
+    for name in ("sgd", "adam"):
+        assert "schedule" not in old[name] and "clip_norm" not in old[name]
+        assert old[name]["epochs"][-1]["train_loss"] != by_name[name]["epochs"][-1]["train_loss"]
+    text = summarize([str(controlled)])
+    assert ("**Training controls**: learning-rate schedule: cosine (total 128, lr_min 1e-05) "
+            "after a linear warmup of 20 updates") in text
+    assert "gradients clipped to global norm 0.5 per model" in text
+    assert "Training controls" not in summarize([str(plain)])

@@ -192,10 +192,14 @@ def test_a_second_run_names_the_holder_and_a_dead_holder_does_not_block(tmp_path
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("controls", [
+    [],  # and a schedule whose rate changes inside epochs, a warmup and clipping:
+    ["--schedule", "step:every=50,gamma=0.5", "--warmup-steps", "30", "--clip-norm", "0.5"],
+])
 def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch,
-                                                                   capsys):
+                                                                   capsys, controls):
     common = [*SMALL[:-1], "--optimizers", "adam,sgd,rmsprop", "--lr", "sgd=1e4",
-              "--epochs", "3", "--seeds", "0,1"]
+              "--epochs", "3", "--seeds", "0,1", *controls]
     ref = tmp_path / "ref"
     assert _run(["compare", *common, "--quiet", "--out", str(ref)]) == 0
     out = tmp_path / "r"
@@ -214,7 +218,8 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     assert "seed 1 epoch 1/3" not in log and "seed 1 epoch 3/3" in log
     assert _numbers(_doc(out)) == _numbers(_doc(ref))
     statuses = sorted((r["optimizer"], r["status"]) for r in _doc(out)["runs"])
-    assert statuses.count(("sgd", "diverged")) == 2  # sgd at 1e4 diverged, kept as diverged
+    if not controls:  # sgd at 1e4 diverged, kept as diverged (clipped, it stays finite)
+        assert statuses.count(("sgd", "diverged")) == 2
     assert not list(out.glob(".checkpoint-*"))
 
 
@@ -237,6 +242,16 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--seeds", "99999999999999999999"], "at most 10000 seeds"),
     (["--seeds=-1,"], "seed -1 is out of range"),
     (["--out", ""], "--out is empty"),
+    (["--schedule", "cosine:total=-1"], "schedule 'cosine:total=-1': cosine: total must be a "
+                                        "number > 0; got -1 (or leave total out"),
+    (["--schedule", "nope"], "unknown schedule 'nope'; choose one of constant, step, cosine"),
+    (["--schedule", "step"], "schedule step needs every (e.g. step:every=...)"),
+    (["--schedule", "cosine:warm=3"], "expected key=value with key in lr_min, total"),
+    (["--schedule", " "], "schedule is empty"),
+    (["--clip-norm", "0"], "--clip-norm: must be a finite number > 0"),
+    (["--clip-norm", "nan"], "--clip-norm: must be a finite number > 0"),
+    (["--clip-norm", "big"], "--clip-norm: expected a number"),
+    (["--warmup-steps=-1"], "--warmup-steps: must be >= 0"),
 ])
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):
@@ -575,3 +590,25 @@ def test_random_kills_lose_nothing_and_resume_reaches_the_uninterrupted_numbers(
     assert _run([*args, "--quiet", "--out", str(out), "--resume"]) == 0
     assert _numbers(_doc(out)) == expected
     assert not list(out.glob(".checkpoint-*")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_different_schedule_or_clip_is_another_configuration(tmp_path, capsys):
+    """--resume keeps runs only of the same configuration: the schedule, the warmup and the
+    clipping are part of it (and a file without them still resumes as a plain run)."""
+    out = tmp_path / "o"
+    base = ["compare", *SMALL, "--epochs", "1", "--seeds", "0,", "--optimizers", "sgd",
+            "--out", str(out)]
+    assert _run([*base, "--schedule", "cosine", "--clip-norm", "1"]) == 0
+    capsys.readouterr()
+    for other, fields in ((["--schedule", "step:every=5", "--clip-norm", "1"], "schedule"),
+                          (["--schedule", "cosine", "--clip-norm", "2"], "clip_norm"),
+                          (["--schedule", "cosine", "--clip-norm", "1", "--warmup-steps", "3"],
+                           "warmup_steps"),
+                          ([], "clip_norm, schedule")):
+        assert _run([*base, *other, "--resume"]) == 2
+        assert f"another configuration (differs in: {fields})" in _one_line_error(capsys)
+    assert _run([*base, "--schedule", "cosine", "--clip-norm", "1", "--resume"]) == 0
+    plain = tmp_path / "plain"
+    assert _run([*base[:-1], str(plain)]) == 0
+    assert "schedule" not in _doc(plain)["config"]  # unused controls are not recorded
+    assert _run([*base[:-1], str(plain), "--resume"]) == 0

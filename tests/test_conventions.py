@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import optlab
-from optlab.conventions import hparams_for
+from optlab.conventions import CONVENTIONS, hparams_for
 
 
 def _grad(w: np.ndarray) -> np.ndarray:  # gradient of sum(w^4/4 - w^2 + 0.3 w sin(3w))
@@ -32,8 +32,9 @@ def keras_adagrad(w, lr, steps, initial_accumulator_value=0.1, eps=1e-7):  # ...
     return w
 
 
-def keras_adam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7, weight_decay=None):  # adam.py
-    m, v = np.zeros_like(w), np.zeros_like(w)
+def keras_adam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7, weight_decay=None,
+               amsgrad=False):  # keras/src/optimizers/adam.py
+    m, v, v_hat = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
     for iterations in range(steps):
         g = _grad(w)
         if weight_decay:  # base_optimizer._apply_weight_decay, before the step (AdamW)
@@ -42,7 +43,20 @@ def keras_adam(w, lr, steps, beta_1=0.9, beta_2=0.999, eps=1e-7, weight_decay=No
         alpha = lr * np.sqrt(1 - beta_2**local_step) / (1 - beta_1**local_step)
         m = m + (g - m) * (1 - beta_1)
         v = v + (g**2 - v) * (1 - beta_2)
-        w = w - m * alpha / (np.sqrt(v) + eps)
+        if amsgrad:
+            v_hat = np.maximum(v_hat, v)
+            w = w - m * alpha / (np.sqrt(v_hat) + eps)
+        else:
+            w = w - m * alpha / (np.sqrt(v) + eps)
+    return w
+
+
+def keras_lion(w, lr, steps, beta_1=0.9, beta_2=0.99):  # keras/src/optimizers/lion.py
+    m = np.zeros_like(w)
+    for _ in range(steps):
+        g = _grad(w)
+        w = w - lr * np.sign(m * beta_1 + g * (1.0 - beta_1))
+        m = m * beta_2 + g * (1.0 - beta_2)
     return w
 
 
@@ -89,8 +103,10 @@ def _optlab(name, w, lr, steps, conventions):
     ("momentum", lambda w, lr, n: keras_sgd(w, lr, n, momentum=0.9)),
     ("nesterov", lambda w, lr, n: keras_sgd(w, lr, n, momentum=0.9, nesterov=True)),
     ("nadamw", keras_nadam),
+    ("amsgrad", lambda w, lr, n: keras_adam(w, lr, n, amsgrad=True)), ("lion", keras_lion),
 ])
 def test_keras_convention_equals_keras_update_step(name, reference):
+    assert name in CONVENTIONS["keras"]
     w0 = np.random.default_rng(0).normal(size=50) * 1.5
     for lr in (1e-3, 3e-2):
         ours = _optlab(name, w0.copy(), lr, 100, "keras")
@@ -116,3 +132,8 @@ def test_bad_conventions_are_one_line():
         optlab.get_rule("adam").update(np.ones(2), np.ones(2), optlab.get_rule("adam").init(
             np.ones(2)), eps_inside_sqrt=True, eps_hat=True)
     assert hparams_for("adam", "keras", eps=1e-3)["eps"] == 1e-3  # the user's value wins
+
+
+def test_every_keras_form_in_the_registry_has_a_reference_loop_here():
+    params = test_keras_convention_equals_keras_update_step.pytestmark[0].args[1]
+    assert {name for name, _ in params} == set(CONVENTIONS["keras"])

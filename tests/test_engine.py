@@ -12,7 +12,7 @@ import torch
 from optlab import engine, make_optimizer, mlp
 from optlab.data import synthetic_dataset
 from optlab.engine import ModelSpec
-from optlab.rules import FIRST_ORDER
+from optlab.rules import FIRST_ORDER, RULES
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +94,11 @@ def _stack_params(specs, data, epochs, batch, dtype, compile=False):
     return results, {order[i]: flat[i] for i in range(len(specs))}
 
 
-# every first-order rule, two of them twice (two learning rates in one group), and variants
-HETERO = [ModelSpec(name, {"lr": lr}, 7) for name, lr in [
-    ("sgd", 0.05), ("momentum", 0.02), ("nesterov", 0.02), ("adagrad", 0.03),
-    ("rmsprop", 0.002), ("adam", 0.003), ("adamw", 0.003), ("nadamw", 0.003),
-    ("adam", 0.001), ("sgd", 0.2)]] + [
+# every first-order rule (at the middle of its tuning grid), two of them twice (two learning
+# rates in one group), and variants
+HETERO = [ModelSpec(name, {"lr": rule.lr_grid[len(rule.lr_grid) // 2]}, 7)
+          for name, rule in RULES.items()] + [
+    ModelSpec("adam", {"lr": 0.003}, 7), ModelSpec("sgd", {"lr": 0.2}, 7),
     ModelSpec("rmsprop", {"lr": 0.001, "centered": True, "momentum": 0.5}, 7),
     ModelSpec("momentum", {"lr": 0.02, "dampening": 0.5, "weight_decay": 0.01}, 7),
 ]
@@ -211,3 +211,107 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch
     with pytest.warns(RuntimeWarning, match="running eagerly"):
         rs = engine.train_stack([ModelSpec("adam", {}, 0)], data, epochs=1, compile=True)
     assert rs[0].status == "ok" and rs[0].info["compile"] is False
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules and clipping in the stack == torch.optim + lr_scheduler + clip_grad_norm_
+# --------------------------------------------------------------------------------------------
+
+def _reference(spec: ModelSpec, make_opt, make_sched, data, steps, batch, dtype):
+    """nn.Sequential + autograd + torch.optim + lr_scheduler + clip_grad_norm_ (no optlab rule
+    in the loop), on the engine's initial network and batch order."""
+    model = mlp.to_module(mlp.init_flat(spec.seed, dtype=dtype))
+    opt = make_opt(model.parameters())
+    sched = make_sched(opt)
+    g = engine.data_generator(spec.seed)
+    n_batches = data.n_train // batch
+    done = 0
+    while done < steps:
+        perm = torch.randperm(data.n_train, generator=g)[: n_batches * batch]
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        for b in range(min(n_batches, steps - done)):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(
+                model(xs[b * batch:(b + 1) * batch]), ys[b * batch:(b + 1) * batch])
+            loss.backward()
+            if spec.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
+            opt.step()
+            sched.step()
+            done += 1
+    return torch.cat([torch.cat([lin.weight.detach().t().reshape(-1), lin.bias.detach()])
+                      for lin in model if isinstance(lin, torch.nn.Linear)])
+
+
+def _scheduled_specs():
+    from optlab import schedules as S
+
+    lrs = torch.optim.lr_scheduler
+    keep = lambda o: lrs.LambdaLR(o, lambda t: 1.0)  # noqa: E731
+    return [
+        (ModelSpec("sgd", {"lr": S.step(0.1, every=10, gamma=0.5)}, 7, clip_norm=0.25),
+         lambda p: torch.optim.SGD(p, lr=0.1), lambda o: lrs.StepLR(o, 10, 0.5)),
+        (ModelSpec("sgd", {"lr": 0.05}, 7, clip_norm=0.25),  # same group, constant rate
+         lambda p: torch.optim.SGD(p, lr=0.05), keep),
+        (ModelSpec("adam", {"lr": S.linear_warmup(S.cosine(0.003, total=32), 8)}, 7),
+         lambda p: torch.optim.Adam(p, lr=0.003),
+         lambda o: lrs.ChainedScheduler([lrs.LinearLR(o, 1 / 8, 1.0, 7),
+                                         lrs.CosineAnnealingLR(o, T_max=32)])),
+        (ModelSpec("adam", {"lr": 0.003}, 7, clip_norm=0.2),
+         lambda p: torch.optim.Adam(p, lr=0.003), keep),
+        (ModelSpec("momentum", {"lr": 0.02}, 7, schedule=S.inverse_time(0.02, 0.1),
+                   clip_norm=0.3),
+         lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9),
+         lambda o: lrs.LambdaLR(o, lambda t: 1 / (1 + 0.1 * t))),
+    ]
+
+
+def test_stack_with_schedules_and_clipping_equals_torch_reference_float64(small):
+    cases = _scheduled_specs()
+    specs = [c[0] for c in cases]
+    data = engine.prepare_data(small, dtype=torch.float64)
+    results, params = _stack_params(specs, data, 2, 32, torch.float64)  # 32 steps
+    for i, (spec, make_opt, make_sched) in enumerate(cases):
+        ref = _reference(spec, make_opt, make_sched, data, 32, 32, torch.float64)
+        err = (params[i] - ref).abs().max().item()
+        assert err < 1e-10, f"{spec}: max abs difference {err:.3e}"
+        # the controls matter: without them the same model ends elsewhere
+        plain = ModelSpec(spec.optimizer, {**spec.hparams}, 7)
+        unclipped = _reference(plain, make_opt, lambda o: torch.optim.lr_scheduler.LambdaLR(
+            o, lambda t: 1.0), data, 32, 32, torch.float64)
+        assert (unclipped - ref).abs().max().item() > 1e-6, spec
+    rec = results[0].as_dict()
+    assert rec["schedule"] == {"name": "step", "lr": 0.1, "every": 10, "gamma": 0.5}
+    assert rec["clip_norm"] == 0.25 and rec["hparams"]["lr"] == 0.1
+    assert "schedule" not in results[3].as_dict() and results[3].as_dict()["clip_norm"] == 0.2
+
+
+@pytest.mark.skipif(os.environ.get("OPTLAB_SKIP_COMPILE_TEST") == "1", reason="asked to skip")
+def test_a_schedule_does_not_recompile_the_step(small, monkeypatch):
+    """The compiled step is traced once however many steps (and learning rates) follow."""
+    from torch._dynamo.testing import CompileCounter
+
+    from optlab import schedules as S
+
+    real_compile = torch.compile
+    data = engine.prepare_data(synthetic_dataset(n_train=128, n_test=32, seed=1))
+    frames = {}
+    for epochs in (1, 3):
+        counter = CompileCounter()
+        monkeypatch.setattr(engine._Stepper, "_cache", {})
+        monkeypatch.setattr(torch, "compile",
+                            lambda fn, counter=counter, **kw: real_compile(fn, backend=counter))
+        torch._dynamo.reset()
+        specs = [ModelSpec("adam", {"lr": S.linear_warmup(S.cosine(0.01, 4 * epochs), 3)}, 0,
+                           clip_norm=0.5),
+                 ModelSpec("sgd", {"lr": S.step(0.1, every=2)}, 0)]
+        results, params = _stack_params(specs, data, epochs, 32, torch.float32, compile=True)
+        assert results[0].info.get("compile"), "the step did not compile"
+        frames[epochs] = counter.frame_count
+        ref = _reference(specs[1], lambda p: torch.optim.SGD(p, lr=0.1),
+                         lambda o: torch.optim.lr_scheduler.StepLR(o, 2, 0.1), data,
+                         4 * epochs, 32, torch.float32)
+        assert (params[1] - ref).abs().max().item() < 1e-5  # the rates did change
+    monkeypatch.setattr(torch, "compile", real_compile)
+    torch._dynamo.reset()
+    assert frames[1] >= 1 and frames[3] == frames[1], frames

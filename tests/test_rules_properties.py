@@ -12,39 +12,50 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from optlab.rules import FIRST_ORDER, get_rule, resolve_hparams
+from optlab.rules import FIRST_ORDER, Range, get_rule, resolve_hparams
 from optlab.surfaces import quadratic
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
 rule_names = st.sampled_from(FIRST_ORDER)
-unit = st.floats(0.0, 0.95)
+
+
+def _values(rng: Range, default: float) -> st.SearchStrategy[float]:
+    """Values of one hyperparameter, inside its registered range: from 0 (or 1/100 of the
+    default) up to 100 times the default on an open-ended range, up to 0.999 on [0, 1)."""
+    if rng.low == rng.high:
+        return st.just(rng.low)
+    low = rng.low if rng.low_closed else max(rng.low, default / 100 if default else 1e-6)
+    if math.isinf(rng.high):
+        high = 100 * default if default else 0.1
+    else:
+        high = rng.high if rng.high_closed else rng.high - 1e-3
+    return st.floats(low, high)
 
 
 def _hparams(name: str) -> st.SearchStrategy[dict]:
-    """Random valid hyperparameters of each rule (every option its torch twin has)."""
-    lr = st.floats(1e-4, 0.5)
-    wd = st.floats(0.0, 0.1)
-    betas = st.tuples(st.floats(0.0, 0.99), st.floats(0.0, 0.9999))
-    by_rule = {
-        "sgd": {"lr": lr, "weight_decay": wd},
-        "momentum": {"lr": lr, "momentum": unit, "dampening": st.floats(0.0, 1.0),
-                     "weight_decay": wd},
-        "nesterov": {"lr": lr, "momentum": unit, "weight_decay": wd},
-        "adagrad": {"lr": lr, "lr_decay": st.floats(0.0, 0.1), "eps": st.floats(1e-10, 1e-3),
-                    "initial_accumulator_value": st.floats(0.0, 1.0), "weight_decay": wd},
-        "rmsprop": {"lr": lr, "alpha": unit, "eps": st.floats(1e-10, 1e-3), "momentum": unit,
-                    "centered": st.booleans(), "eps_inside_sqrt": st.booleans(),
-                    "weight_decay": wd},
-        "adam": {"lr": lr, "betas": betas, "weight_decay": wd,
-                 "bias_correction": st.booleans(), "eps_inside_sqrt": st.booleans()},
-        "adamw": {"lr": lr, "betas": betas, "weight_decay": wd,
-                  "bias_correction": st.booleans(), "eps_inside_sqrt": st.booleans()},
-        "nadamw": {"lr": lr, "betas": betas, "weight_decay": wd,
-                   "momentum_decay": st.floats(0.0, 0.01)},
-    }
-    assert set(by_rule) == set(FIRST_ORDER), "a new rule needs its strategy here"
-    return st.fixed_dictionaries(by_rule[name])
+    """Random valid hyperparameters of each rule, derived from its registered ``ranges`` and
+    ``defaults`` (the learning rate from 1e-4 to 0.5, where every rule is numerically tame)."""
+    rule = get_rule(name)
+    by_key: dict[str, st.SearchStrategy] = {}
+    for key, default in rule.defaults.items():
+        if isinstance(default, bool):
+            by_key[key] = st.booleans()
+        elif key == "lr":
+            by_key[key] = st.floats(1e-4, 0.5)
+        elif key == "betas":
+            by_key[key] = st.tuples(*(_values(rule.ranges[key], b) for b in default))
+        else:
+            by_key[key] = _values(rule.ranges[key], default)
+    return st.fixed_dictionaries(by_key).filter(lambda hp: _valid(name, hp))
+
+
+def _valid(name: str, hp: dict) -> bool:
+    try:
+        resolve_hparams(name, **hp)
+    except ValueError:  # combinations the rule refuses (eps_inside_sqrt with eps_hat)
+        return False
+    return True
 
 
 rule_and_hparams = rule_names.flatmap(lambda n: st.tuples(st.just(n), _hparams(n)))

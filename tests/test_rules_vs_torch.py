@@ -10,31 +10,20 @@ import optlab
 from optlab import make_optimizer
 from optlab.rules import RULES, get_rule, resolve_hparams
 
-# (our name, our hparams, torch class, torch kwargs)
-CASES = [
-    ("sgd", {"lr": 0.05}, torch.optim.SGD, {"lr": 0.05}),
-    ("sgd", {"lr": 0.05, "weight_decay": 0.1}, torch.optim.SGD, {"lr": 0.05, "weight_decay": 0.1}),
-    ("momentum", {"lr": 0.02, "momentum": 0.9}, torch.optim.SGD, {"lr": 0.02, "momentum": 0.9}),
-    ("momentum", {"lr": 0.02, "momentum": 0.8, "dampening": 0.8}, torch.optim.SGD,
-     {"lr": 0.02, "momentum": 0.8, "dampening": 0.8}),
-    ("momentum", {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}, torch.optim.SGD,
-     {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}),
-    ("nesterov", {"lr": 0.02, "momentum": 0.9}, torch.optim.SGD,
-     {"lr": 0.02, "momentum": 0.9, "nesterov": True}),
-    ("adagrad", {"lr": 0.1}, torch.optim.Adagrad, {"lr": 0.1}),
-    ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "lr_decay": 0.01, "eps": 1e-7},
-     torch.optim.Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.1, "lr_decay": 0.01,
-                           "eps": 1e-7}),
-    ("rmsprop", {"lr": 0.01}, torch.optim.RMSprop, {"lr": 0.01}),
-    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "centered": True, "momentum": 0.5},
-     torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "centered": True, "momentum": 0.5}),
-    ("adam", {"lr": 0.01}, torch.optim.Adam, {"lr": 0.01}),
-    ("adam", {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}, torch.optim.Adam,
-     {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}),
-    ("adamw", {"lr": 0.01, "weight_decay": 0.1}, torch.optim.AdamW,
-     {"lr": 0.01, "weight_decay": 0.1}),
-    ("nadamw", {"lr": 0.01, "weight_decay": 0.1}, torch.optim.NAdam,
-     {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+#: Every rule that has a torch.optim twin, at its defaults with a learning rate that moves...
+TWINNED = [name for name, rule in RULES.items() if rule.torch_twin is not None]
+CASES = [(name, {"lr": 0.01}) for name in TWINNED] + [
+    # ... and the options each twin has, away from their defaults.
+    ("sgd", {"lr": 0.05, "weight_decay": 0.1}),
+    ("momentum", {"lr": 0.02, "momentum": 0.8, "dampening": 0.8}),
+    ("momentum", {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}),
+    ("nesterov", {"lr": 0.02, "momentum": 0.7, "weight_decay": 0.01}),
+    ("adagrad", {"lr": 0.1, "initial_accumulator_value": 0.1, "lr_decay": 0.01, "eps": 1e-7}),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "centered": True, "momentum": 0.5}),
+    ("adam", {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.1}),
+    ("nadamw", {"lr": 0.01, "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("amsgrad", {"lr": 0.01, "weight_decay": 0.05, "betas": (0.8, 0.99)}),
 ]
 
 
@@ -58,19 +47,29 @@ def _run(opt_factory, steps: int = 100) -> torch.Tensor:
     return w.detach()
 
 
-@pytest.mark.parametrize("name,ours,cls,theirs", CASES, ids=[f"{c[0]}-{i}" for i, c in
-                                                             enumerate(CASES)])
-def test_rule_equals_torch_twin_after_100_steps(name, ours, cls, theirs):
-    w_ours = _run(lambda p: make_optimizer(name, p, **ours))
-    w_torch = _run(lambda p: cls(p, **theirs))
-    moved = (w_torch - _run(lambda p: cls(p, **theirs), steps=0)).abs().max()
+@pytest.mark.parametrize("name,hparams", CASES, ids=[f"{c[0]}-{i}" for i, c in
+                                                  enumerate(CASES)])
+def test_rule_equals_torch_twin_after_100_steps(name, hparams):
+    twin = RULES[name].torch_twin
+    w_ours = _run(lambda p: make_optimizer(name, p, **hparams))
+    w_torch = _run(lambda p: twin(p, **hparams))
+    moved = (w_torch - _run(lambda p: twin(p, **hparams), steps=0)).abs().max()
     assert moved > 1e-3, "the test must actually move the parameters"
     rel = (w_ours - w_torch).norm() / w_torch.norm()
     assert rel < 1e-9, f"{name}: relative difference {rel:.3e}"
 
 
-def test_every_first_order_rule_has_a_torch_case():
-    assert {c[0] for c in CASES} == set(RULES)
+def test_twins_take_the_rules_resolved_hyperparameters_and_refuse_what_torch_lacks():
+    w = torch.zeros(2, requires_grad=True)
+    for name in TWINNED:  # every default, the rule's own options included, builds the twin
+        assert isinstance(RULES[name].torch_twin([w], **resolve_hparams(name)),
+                          torch.optim.Optimizer)
+    with pytest.raises(ValueError, match="torch has no eps_inside_sqrt=True"):
+        RULES["adam"].torch_twin([w], lr=0.1, eps_inside_sqrt=True)
+    assert str(RULES["nesterov"].torch_twin) == "torch.optim.SGD(nesterov=True)"
+
+
+def test_every_name_is_a_rule_or_lbfgs():
     assert set(optlab.OPTIMIZERS) == set(RULES) | {"lbfgs"}
 
 

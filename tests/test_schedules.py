@@ -87,6 +87,130 @@ def test_bad_schedule_text_is_one_line(text, message):
         constant(-1.0)
 
 
+# --------------------------------------------------------------------------------------------
+# make_optimizer with a schedule and clipping == torch.optim + lr_scheduler + clip_grad_norm_
+# --------------------------------------------------------------------------------------------
+
+def _two_param_problem(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    target = torch.randn(16, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(16, 5, generator=g, dtype=torch.float64)
+
+    def loss(params):
+        w, c = params
+        return ((x @ w + c - target) ** 2).mean() * 10
+
+    return [a, b], loss
+
+
+def _train(make, params0, loss, steps, clip_norm=None):
+    params = [p.clone().requires_grad_() for p in params0]
+    opt, sched = make(params)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss(params).backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip_norm)
+        opt.step()
+        if sched is not None:
+            sched.step()
+    return [p.detach() for p in params], opt
+
+
+@pytest.mark.parametrize("name, ours_kw, twin, sched", [
+    ("sgd", {"momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), None),
+    ("adam", {}, lambda p: torch.optim.Adam(p, lr=0.01), None),
+    ("rmsprop", {}, lambda p: torch.optim.RMSprop(p, lr=0.01), None),
+])
+@pytest.mark.parametrize("clip_norm", [None, 0.3])
+def test_make_optimizer_with_a_schedule_equals_torch_lr_scheduler(name, ours_kw, twin, sched,
+                                                                   clip_norm):
+    from optlab import make_optimizer
+
+    rule = "momentum" if ours_kw.get("momentum") else name
+    ours_kw = {k: v for k, v in ours_kw.items()}
+    schedule = linear_warmup(cosine(0.01, total=30, lr_min=1e-4), 5)
+    lrs = torch.optim.lr_scheduler
+
+    def theirs(params):
+        opt = twin(params)
+        return opt, lrs.LambdaLR(opt, lambda t: float(schedule(t)) / 0.01)
+
+    def ours(params):
+        return make_optimizer(rule, params, lr=schedule, clip_norm=clip_norm, **ours_kw), None
+
+    params0, loss = _two_param_problem()
+    a, _ = _train(ours, params0, loss, 30)  # ours clips inside step()
+    b, _ = _train(theirs, params0, loss, 30, clip_norm)
+    for x, y, p0 in zip(a, b, params0, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-12)
+        assert (x - p0).abs().max() > 1e-3
+
+
+def test_make_optimizer_schedule_against_step_lr_and_state_dict_round_trip():
+    from optlab import make_optimizer
+
+    params0, loss = _two_param_problem(1)
+    lrs = torch.optim.lr_scheduler
+    sched = step(0.05, every=4, gamma=0.5)
+    full, _ = _train(lambda p: (make_optimizer("adam", p, lr=sched), None), params0, loss, 12)
+    ref, _ = _train(lambda p: ((o := torch.optim.Adam(p, lr=0.05)), lrs.StepLR(o, 4, 0.5)),
+                    params0, loss, 12)
+    for x, y in zip(full, ref, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-12)
+    # 5 steps, state_dict into a fresh optimizer, 7 more steps: the same as 12 at once
+    half, opt = _train(lambda p: (make_optimizer("adam", p, lr=sched), None), params0, loss, 5)
+    params = [p.clone().requires_grad_() for p in half]
+    fresh = make_optimizer("adam", params, lr=0.123)
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.param_groups[0]["lr"] == sched
+    for _ in range(7):
+        fresh.zero_grad()
+        loss(params).backward()
+        fresh.step()
+    for x, y in zip(params, full, strict=True):
+        torch.testing.assert_close(x.detach(), y, rtol=0, atol=1e-12)
+
+
+def test_make_optimizer_refuses_bad_schedules_and_clip():
+    from optlab import make_optimizer
+
+    w = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(ValueError, match="clip_norm must be a finite number > 0"):
+        make_optimizer("sgd", w, lr=0.1, clip_norm=0.0)
+    with pytest.raises(ValueError, match="lr must be a number > 0"):
+        make_optimizer("sgd", w, lr=cosine(-0.1, total=10))
+
+
+def test_parse_schedule_defaults_total_to_the_run():
+    assert parse_schedule("cosine", lr=0.1, total_steps=500) == cosine(0.1, total=500)
+    assert parse_schedule("cosine:total=20", lr=0.1, total_steps=500) == cosine(0.1, 20)
+    assert parse_schedule("step:every=3", lr=0.1, total_steps=500) == step(0.1, 3)  # no total
+    with pytest.raises(ValueError, match="warmup_steps must be an integer >= 0"):
+        parse_schedule("constant", lr=0.1, warmup_steps=-1)
+    with pytest.raises(ValueError, match="total must be a number > 0; got -1"):
+        parse_schedule("cosine:total=-1", lr=0.1, total_steps=500)
+
+
+def test_clip_coefficient_floats_arrays_tensors():
+    import numpy as np
+
+    from optlab.clipping import check_clip_norm, clip_coefficient
+
+    assert clip_coefficient(0.5, 1.0) == 1.0
+    assert clip_coefficient(4.0, 1.0) == pytest.approx(1 / (4 + 1e-6), rel=1e-15)
+    np.testing.assert_allclose(clip_coefficient(np.array([[0.5], [4.0]]), 2.0),
+                               [[1.0], [2 / (4 + 1e-6)]])
+    t = clip_coefficient(torch.tensor([0.1, 10.0], dtype=torch.float64), 1.0)
+    assert t.tolist() == pytest.approx([1.0, 1 / (10 + 1e-6)], rel=1e-15)
+    assert check_clip_norm(None) is None and check_clip_norm(3) == 3.0
+    for bad in (0, -1.0, float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="clip_norm must be"):
+            check_clip_norm(bad)
+
+
 def test_radam_rectification_is_torch_radams_step():
     """With a constant gradient, m_hat = v_hat = 1, so torch's RAdam moves by lr * r_t once
     rho_t > 5 and by lr (its un-adapted momentum step) before."""

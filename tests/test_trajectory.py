@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import optlab
-from optlab.rules import FIRST_ORDER
+from optlab.rules import FIRST_ORDER, RULES
 from optlab.surfaces import SURFACES, get_surface, quadratic
 from optlab.trajectories import Trajectory, trajectories, trajectory
 
 #: A learning rate per rule that moves sensibly on Rosenbrock.
-LRS = {"sgd": 1e-3, "momentum": 3e-4, "nesterov": 3e-4, "adagrad": 0.5, "rmsprop": 1e-2,
-       "adam": 0.05, "adamw": 0.05, "nadamw": 0.05}
+#: Each rule's demo learning rate: sensible Rosenbrock paths from its start.
+LRS = {name: rule.demo_lr for name, rule in RULES.items()}
 
 
 def test_lazy_package_attribute():
@@ -239,3 +239,146 @@ def test_trajectories_runs_several_optimizers():
         trajectories([("adam", {"lr": 0.1}), ("adam", {"lr": 0.2})], s, None, 5)
     with pytest.raises(ValueError, match="lr must be in"):
         trajectories({"sgd": {"lr": 0.0}}, s, None, 5)
+
+
+# --------------------------------------------------------------------------------------------
+# Schedules and clipping: a trajectory equals the loop written by hand with torch.optim,
+# torch.optim.lr_scheduler and torch.nn.utils.clip_grad_norm_
+# --------------------------------------------------------------------------------------------
+
+def _torch_path(surface, opt_factory, sched_factory, start, steps, clip_norm=None):
+
+    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = opt_factory([w])
+    sched = sched_factory(opt)
+    path = [w.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        gx, gy = surface.gxy(*w.detach().tolist())
+        w.grad = torch.tensor([gx, gy], dtype=torch.float64)
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_([w], clip_norm)
+        opt.step()
+        sched.step()
+        path.append(w.detach().clone())
+    return torch.stack(path).numpy()
+
+
+def _scheduled_cases():
+    from optlab import schedules as S
+
+    lrs = torch.optim.lr_scheduler
+    return [
+        ("sgd", S.step(2e-3, every=7, gamma=0.5), {}, lambda p: torch.optim.SGD(p, lr=2e-3),
+         lambda o: lrs.StepLR(o, 7, 0.5)),
+        ("momentum", S.cosine(5e-4, total=40, lr_min=1e-5), {},
+         lambda p: torch.optim.SGD(p, lr=5e-4, momentum=0.9),
+         lambda o: lrs.CosineAnnealingLR(o, T_max=40, eta_min=1e-5)),
+        ("nesterov", S.inverse_time(5e-4, decay=0.1), {},
+         lambda p: torch.optim.SGD(p, lr=5e-4, momentum=0.9, nesterov=True),
+         lambda o: lrs.LambdaLR(o, lambda t: 1 / (1 + 0.1 * t))),
+        ("adam", S.linear_warmup(S.constant(0.05), 10), {},
+         lambda p: torch.optim.Adam(p, lr=0.05),
+         lambda o: lrs.LambdaLR(o, lambda t: min(1.0, (t + 1) / 10))),
+        ("adam", S.linear_warmup(S.cosine(0.05, total=40), 8), {},
+         lambda p: torch.optim.Adam(p, lr=0.05),  # LinearLR(1/n, n-1) is the (t+1)/n warmup
+         lambda o: lrs.ChainedScheduler([lrs.LinearLR(o, 1 / 8, 1.0, 7),
+                                         lrs.CosineAnnealingLR(o, T_max=40)])),
+        ("rmsprop", S.step(1e-2, every=10, gamma=0.3), {},
+         lambda p: torch.optim.RMSprop(p, lr=1e-2), lambda o: lrs.StepLR(o, 10, 0.3)),
+        ("adagrad", S.cosine(0.5, total=40), {"lr_decay": 0.01},
+         lambda p: torch.optim.Adagrad(p, lr=0.5, lr_decay=0.01),
+         lambda o: lrs.CosineAnnealingLR(o, T_max=40)),
+        ("adamw", S.inverse_time(0.05, decay=0.05), {"weight_decay": 0.1},
+         lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1),
+         lambda o: lrs.LambdaLR(o, lambda t: 1 / (1 + 0.05 * t))),
+    ]
+
+
+@pytest.mark.parametrize("clip_norm", [None, 0.5])
+@pytest.mark.parametrize("case", range(8))
+def test_scheduled_and_clipped_trajectory_equals_torch_loop(case, clip_norm):
+    name, schedule, extra, make_opt, make_sched = _scheduled_cases()[case]
+    surf = get_surface("rosenbrock")
+    steps = 40
+    ours = trajectory(name, surf, None, steps, lr=schedule, clip_norm=clip_norm, **extra)
+    theirs = _torch_path(surf, make_opt, make_sched, surf.start, steps, clip_norm)
+    np.testing.assert_allclose(ours.path[:, 0], theirs, rtol=0, atol=1e-12)
+    assert np.abs(theirs[-1] - theirs[0]).max() > 1e-3  # it moved
+    assert ours.hparams["lr"] is schedule and ours.clip_norm == clip_norm
+
+
+def test_schedule_changes_the_path_and_batch_equals_scalar():
+    from optlab import schedules as S
+
+    sched = S.step(0.05, every=5, gamma=0.2)
+    plain = trajectory("adam", "rosenbrock", steps=30, lr=0.05)
+    scheduled = trajectory("adam", "rosenbrock", steps=30, lr=sched)
+    np.testing.assert_array_equal(plain.path[:6], scheduled.path[:6])  # same rate for 5 steps
+    assert np.abs(plain.path[-1] - scheduled.path[-1]).max() > 1e-3
+    # a batch (another hyperparameter swept) runs the same schedule on every row
+    batch = trajectory("adam", "rosenbrock", steps=30, lr=sched, eps=np.array([1e-8, 1e-8]),
+                       clip_norm=2.0)
+    single = trajectory("adam", "rosenbrock", steps=30, lr=sched, clip_norm=2.0)
+    np.testing.assert_allclose(batch.path[:, 0], single.path[:, 0], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(batch.path[:, 1], single.path[:, 0], rtol=0, atol=1e-14)
+
+
+def test_clipping_caps_each_rows_step_and_a_sweep_of_lrs_still_works():
+    # plain GD, one step from two starts with very different gradients: the step is
+    # lr * min(1, C/|g|) * g, so its length is at most lr * C, each row on its own norm
+    s = get_surface("rosenbrock")
+    x0 = np.array([[-1.5, 2.0], [1.0, 1.001]])
+    t = trajectory("sgd", s, x0, 1, lr=np.array([1e-3, 1e-3]), clip_norm=1.0)
+    steps = np.linalg.norm(t.path[1] - t.path[0], axis=1)
+    g = np.array([s.gxy(x, y) for x, y in x0])
+    norms = np.linalg.norm(g, axis=1)
+    assert norms[0] > 1 > norms[1]
+    np.testing.assert_allclose(steps, 1e-3 * norms * np.minimum(1.0, 1.0 / (norms + 1e-6)),
+                               rtol=1e-9)
+    assert steps[0] == pytest.approx(1e-3, rel=1e-5) and steps[1] < 0.5e-3
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"clip_norm": 0}, "clip_norm must be a finite number > 0"),
+    ({"clip_norm": -1.0}, "clip_norm must be a finite number > 0"),
+    ({"clip_norm": float("nan")}, "clip_norm must be a finite number > 0"),
+])
+def test_bad_clip_norm_is_one_line(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        trajectory("sgd", "rosenbrock", steps=3, **kwargs)
+
+
+def test_trajectories_pass_schedules_and_clipping_through():
+    from optlab import schedules as S
+
+    sched = S.cosine(0.05, total=30)
+    both = trajectories({"plain": {"name": "adam", "lr": 0.05},
+                         "scheduled": {"name": "adam", "lr": sched, "clip_norm": None}},
+                        "rosenbrock", steps=30, clip_norm=0.5)
+    alone = trajectory("adam", "rosenbrock", steps=30, lr=0.05, clip_norm=0.5)
+    np.testing.assert_array_equal(both["plain"].path, alone.path)
+    assert both["plain"].clip_norm == 0.5 and both["scheduled"].clip_norm is None
+    np.testing.assert_array_equal(both["scheduled"].path,
+                                  trajectory("adam", "rosenbrock", steps=30, lr=sched).path)
+
+
+@pytest.mark.parametrize("name", [n for n, r in optlab.RULES.items() if r.torch_twin is not None])
+def test_every_twinned_rule_takes_a_schedule_and_clipping_as_its_torch_twin(name):
+    """The registry's twins: warmup + step decay + clipping through trajectory == torch.optim
+    with a LambdaLR and clip_grad_norm_ (float64, 40 steps, on a rotated quadratic, where a
+    rounding difference does not grow as on Rosenbrock's curved valley)."""
+    from optlab import schedules as S
+
+    rule = optlab.RULES[name]
+    base = rule.demo_lr
+    sched = S.linear_warmup(S.step(base, every=7, gamma=0.5), 5)
+    surf = quadratic(condition=10.0, angle=0.5)
+    ours = trajectory(name, surf, None, 40, lr=sched, clip_norm=1.0)
+    theirs = _torch_path(surf, lambda p: rule.torch_twin(p, lr=base),
+                         lambda o: torch.optim.lr_scheduler.LambdaLR(
+                             o, lambda t: float(sched(t)) / base), surf.start, 40, 1.0)
+    # torch keeps NAdam's step and momentum product as float32 scalars: 1e-10 apart from step 1
+    tol = 1e-9 if name == "nadamw" else 1e-12
+    np.testing.assert_allclose(ours.path[:, 0], theirs, rtol=tol, atol=tol)
+    assert np.abs(theirs[-1] - theirs[0]).max() > 1e-3

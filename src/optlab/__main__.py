@@ -147,8 +147,29 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
 
 
+def _warmup_steps(text: str) -> int:
+    n = _int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: no warmup); got {n}")
+    return n
+
+
+def _clip_norm(text: str) -> float:
+    try:
+        c = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, the largest gradient norm allowed (e.g. --clip-norm 1.0); "
+            f"got {text!r}") from None
+    if not (0 < c < float("inf")):  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number > 0 (the largest gradient norm allowed, e.g. "
+            f"1.0); got {text}; leave --clip-norm out for no clipping")
+    return c
+
+
 def compare_parser() -> argparse.ArgumentParser:
-    from .rules import OPTIMIZERS
+    from .rules import FIRST_ORDER, OPTIMIZERS, describe_rules
 
     p = _OneLineParser(
         prog="python -m optlab compare",
@@ -163,14 +184,20 @@ def compare_parser() -> argparse.ArgumentParser:
             "presets:\n"
             "  paper  sgd, rmsprop, adam, adagrad; lr 0.001; batch 32; 10 epochs; 3 seeds "
             "(the default)\n"
-            "  tuned  all 8 first-order rules; lr picked from a 5-point log grid by validation\n"
+            f"  tuned  all {len(FIRST_ORDER)} first-order rules; lr picked from each rule's "
+            "log grid by validation\n"
             "         accuracy (last 10,000 training images, 3 epochs), then 3 seeds x 10 epochs\n"
             "  lbfgs  L-BFGS (full batch, and batches of 6000) against Adam at equal budgets of\n"
             "         example-gradients and of training time\n"
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
-            "--epochs 3 --seeds 1\n"),
+            "--epochs 3 --seeds 1\n"
+            "  python -m optlab compare --optimizers sgd,adam --schedule cosine "
+            "--warmup-steps 500 --clip-norm 1\n"
+            "optimizers (--optimizers):\n"
+            + "".join(f"  {line}\n" for line in describe_rules().splitlines())
+            + "  lbfgs     L-BFGS (quasi-Newton; a closure-based optimizer)\n"),
     )
     p.add_argument("--preset", default=None,
                    choices=("paper", "tuned", "lbfgs", "batch-size", "schedules", "warmup"),
@@ -216,6 +243,20 @@ def compare_parser() -> argparse.ArgumentParser:
                         "accumulator from 0.1, Adam's eps-hat, Glorot-uniform weights)")
     p.add_argument("--init", choices=("pytorch", "glorot", "he"), default=None,
                    help="initial weights (default: the conventions' own); for ablations")
+    p.add_argument("--schedule", default=None, metavar="NAME[:k=v,...]",
+                   help="learning-rate schedule applied to each rule's own rate: constant, "
+                        "step:every=N[,gamma=G], cosine[:total=N,lr_min=X] or "
+                        "inverse_time:decay=D; a cosine's total defaults to the run's total "
+                        "number of updates (epochs x batches per epoch; in the tuned preset's "
+                        "grid search, that phase's), so --schedule cosine decays over the whole "
+                        "run (default: a constant rate; first-order rules only)")
+    p.add_argument("--warmup-steps", type=_warmup_steps, default=None, metavar="N",
+                   help="linear warmup over the first N updates (rate x (t+1)/N), on top of "
+                        "--schedule or of a constant rate (default: 0, none)")
+    p.add_argument("--clip-norm", type=_clip_norm, default=None, metavar="C",
+                   help="clip each model's gradient to global norm C (g x min(1, C/|g|), the "
+                        "norm over all its parameters, as torch.nn.utils.clip_grad_norm_; "
+                        "default: no clipping)")
     p.add_argument("--no-compile", action="store_true",
                    help="run eagerly (default: torch.compile when the run is long enough to "
                         "repay it; CUDA graphs on CUDA)")
@@ -242,6 +283,8 @@ def main_compare(argv: list[str]) -> int:
         "device": args.device, "threads": args.threads,
         "compile": False if args.no_compile else None,
         "conventions": args.conventions, "init": args.init,
+        "schedule": args.schedule, "warmup_steps": args.warmup_steps,
+        "clip_norm": args.clip_norm,
     }
     if args.lr is not None and "*" not in args.lr:  # per-optimizer lrs extend the preset's
         base = compare.PRESETS[args.preset or "paper"].get("lr") or {}

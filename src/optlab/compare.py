@@ -34,6 +34,14 @@ Presets (explicit settings override them):
   ``--schedule`` (none, step, cosine, inverse_time).
 * ``warmup`` — Adam at lr 0.03 with a cosine decay, batch 32, 3 epochs, 3 seeds: chapter 14 runs
   it with and without ``--warmup-steps``.
+
+Any preset takes a learning-rate ``schedule`` (text such as ``"cosine"`` or
+``"step:every=1875,gamma=0.5"``, :func:`optlab.schedules.parse_schedule`, applied to each rule's
+own rate), ``warmup_steps`` (a linear warmup, over a constant rate when there is no schedule)
+and ``clip_norm`` (global gradient-norm clipping per model). They apply to the first-order rules
+(L-BFGS keeps its line search). A schedule's ``total`` defaults to the phase's number of updates
+(epochs x batches per epoch: the whole run, or the whole grid-search run). The configuration
+records the three as given; each run records its schedule's ``describe()`` and ``clip_norm``.
 """
 
 from __future__ import annotations
@@ -62,22 +70,10 @@ from .results import (
     write_results,
 )
 from .results import run_record as _run_record
-from .rules import FIRST_ORDER, resolve_hparams
+from .rules import FIRST_ORDER, get_rule, resolve_hparams
+from .schedules import Schedule
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
-
-#: Learning-rate grids of the ``tuned`` preset: five log-spaced values around each rule's
-#: usual range.
-TUNED_GRID: dict[str, tuple[float, ...]] = {
-    "sgd": (3e-3, 1e-2, 3e-2, 1e-1, 3e-1),
-    "momentum": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "nesterov": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "adagrad": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-    "rmsprop": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "adamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-    "nadamw": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
-}
 
 #: L-BFGS settings of the ``lbfgs`` preset: (label, batch size or None for the full training
 #: set, optimizer hyperparameters).
@@ -141,6 +137,23 @@ class CompareConfig:
     synthetic_size: tuple[int, int] = (2048, 512)
     conventions: str = "pytorch"  # whose defaults fill the hyperparameters (optlab.conventions)
     init: str | None = None  # the initial weights; None: the conventions' own (INIT_FOR)
+    schedule: str | None = None  # text form (optlab.schedules.parse_schedule); None: constant
+    warmup_steps: int = 0  # linear warmup over this many updates (0: none)
+    clip_norm: float | None = None  # global gradient-norm clipping per model (None: none)
+
+    def schedule_for(self, lr: float, total_steps: int) -> Schedule | None:
+        """The schedule of a model whose base rate is ``lr``, in a phase of ``total_steps``
+        updates (the default ``total`` of a cosine); ``None`` for a constant rate."""
+        text = self.schedule or ("constant" if self.warmup_steps else None)
+        if text is None:
+            return None
+        from .schedules import parse_schedule
+
+        return parse_schedule(text, lr, self.warmup_steps, total_steps=total_steps)
+
+    def total_steps(self, n_train: int, epochs: int) -> int:
+        """The number of updates of a phase on ``n_train`` images for ``epochs`` epochs."""
+        return epochs * (n_train // self.batch_size)
 
     def hparams_for(self, name: str, lr: float | None) -> dict[str, Any]:
         """The hyperparameters ``name`` trains with: the conventions' defaults, then ``lr``."""
@@ -158,6 +171,9 @@ class CompareConfig:
         d = asdict(self)
         for k in ("device", "threads", "compile", "data_dir"):
             d.pop(k)
+        for k, unused in (("schedule", None), ("warmup_steps", 0), ("clip_norm", None)):
+            if d[k] == unused:  # absent when unused: files written before them still resume
+                d.pop(k)
         return engine.jsonable(d)
 
 
@@ -167,7 +183,8 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     preset = preset or "paper"
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    base = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset].items()}
+    base: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
+                            for k, v in PRESETS[preset].items()}
     base.update({k: v for k, v in overrides.items() if v is not None})
     cfg = CompareConfig(preset=preset, **base)
     from .conventions import CONVENTIONS, INIT_FOR
@@ -244,18 +261,25 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
     if cfg.preset == "tuned" and cfg.grid is None:
-        cfg.grid = {o: list(TUNED_GRID[o]) for o in cfg.optimizers if o in TUNED_GRID}
+        cfg.grid = {o: list(get_rule(o).lr_grid) for o in cfg.optimizers if o != "lbfgs"}
+    if cfg.grid is not None:  # a rule left out would run untuned yet be reported as tuned
+        ungridded = [o for o in cfg.optimizers if o != "lbfgs" and not cfg.grid.get(o)]
+        if ungridded:
+            raise ConfigError(f"{ungridded[0]} has no learning-rate grid to tune over: give "
+                              f"one (its Rule.lr_grid in optlab.rules) or drop it from "
+                              f"--optimizers")
     if "lbfgs" in cfg.optimizers:
         if cfg.lbfgs_variants is None:
             cfg.lbfgs_variants = ([{"label": lab, "batch_size": bs, "hparams": dict(hp)}
                                    for lab, bs, hp in LBFGS_VARIANTS]
                                   if cfg.preset == "lbfgs" else [dict(LBFGS_DEFAULT_VARIANT)])
         if cfg.lr and "lbfgs" in cfg.lr:  # lbfgs=LR sets L-BFGS's own step (a "*" does not)
-            for v in cfg.lbfgs_variants:
-                v["hparams"] = {**v["hparams"], "lr": cfg.lr["lbfgs"]}
+            for variant in cfg.lbfgs_variants:
+                variant["hparams"] = {**variant["hparams"], "lr": cfg.lr["lbfgs"]}
     elif cfg.preset == "lbfgs":
         cfg.lbfgs_variants = None
     n_train = training_size(cfg)
+    _check_controls(cfg, n_train)
     smallest = n_train
     if cfg.grid is not None:
         if cfg.dataset == "synthetic" and (cfg.val_size or 10_000) >= n_train:
@@ -270,6 +294,30 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
                                                         if smallest < n_train else "")
                           + f"; give a batch size <= {smallest:,}")
     return cfg
+
+
+def _check_controls(cfg: CompareConfig, n_train: int) -> None:
+    """``schedule``, ``warmup_steps`` and ``clip_norm``: one :class:`ConfigError` line each."""
+    from .clipping import check_clip_norm
+
+    try:
+        cfg.clip_norm = check_clip_norm(cfg.clip_norm)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    w = cfg.warmup_steps
+    if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+        raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}")
+    if cfg.schedule is not None and not str(cfg.schedule).strip():
+        raise ConfigError("schedule is empty; give one such as 'cosine' or "
+                          "'step:every=1000,gamma=0.5', or none for a constant rate")
+    total = cfg.total_steps(n_train, cfg.epochs)
+    try:
+        cfg.schedule_for(1e-3, max(total, 1))
+    except (TypeError, ValueError) as e:
+        hint = ""
+        if "total must" in str(e):
+            hint = f" (or leave total out: it defaults to the run's {total:,} updates)"
+        raise ConfigError(f"schedule {cfg.schedule!r}: {e}{hint}") from None
 
 
 #: Seeds are below 2**62: they (plus offsets) seed torch's 64-bit generators.
@@ -650,9 +698,20 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     return [_run_record(r, phase, threads) for r in results]
 
 
-def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None]) -> list[ModelSpec]:
-    return [ModelSpec(o, cfg.hparams_for(o, lrs.get(o)), seed, cfg.init or "pytorch")
-            for o in cfg.optimizers if o != "lbfgs"]
+def _spec(cfg: CompareConfig, name: str, lr: float | None, seed: int,
+          total_steps: int) -> ModelSpec:
+    """The model ``name`` at rate ``lr`` (None: the conventions' default) with the config's
+    schedule (over ``total_steps`` updates by default) and clipping."""
+    hp = cfg.hparams_for(name, lr)
+    base_lr = resolve_hparams(name, **hp)["lr"]
+    return ModelSpec(name, hp, seed, cfg.init or "pytorch",
+                     schedule=cfg.schedule_for(base_lr, total_steps), clip_norm=cfg.clip_norm)
+
+
+def _specs_for(cfg: CompareConfig, seed: int, lrs: dict[str, float | None],
+               n_train: int) -> list[ModelSpec]:
+    total = cfg.total_steps(n_train, cfg.epochs)
+    return [_spec(cfg, o, lrs.get(o), seed, total) for o in cfg.optimizers if o != "lbfgs"]
 
 
 def _to_train(specs, res, phase, log, cfg, data) -> list[ModelSpec]:
@@ -678,7 +737,8 @@ def _pending(specs, res, phase, log) -> list[ModelSpec]:
     out = []
     for s in specs:
         probe = {"phase": phase, "variant": None, "optimizer": s.optimizer,
-                 "hparams": engine.jsonable(s.resolved()), "seed": s.seed}
+                 "hparams": engine.jsonable(s.resolved()), "seed": s.seed,
+                 **engine.jsonable(s.controls())}
         prev = res.finished(probe)
         if prev is not None:
             res.put(prev, "selection" if phase == "selection" else "runs")
@@ -738,7 +798,7 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
 
     adam_seconds: dict[int, float] = {}
     for seed in cfg.seeds:
-        specs = _to_train(_specs_for(cfg, seed, lrs), res, "final", log, cfg, full)
+        specs = _to_train(_specs_for(cfg, seed, lrs, full.n_train), res, "final", log, cfg, full)
         if specs:
             _train_group(cfg, specs, full, res, log, "final", "runs", interrupt, device)
         for r in res.doc["runs"]:
@@ -758,8 +818,8 @@ def _select(cfg, dataset, device, res, log, interrupt) -> dict[str, float]:
     split = engine.prepare_data(dataset, device=device, val_size=val_size)
     seed = cfg.seeds[0]
     grid = cfg.grid or {}
-    specs = [ModelSpec(o, cfg.hparams_for(o, lr), seed, cfg.init or "pytorch")
-             for o in cfg.optimizers if o in grid for lr in grid[o]]
+    total = cfg.total_steps(split.n_train, cfg.select_epochs)
+    specs = [_spec(cfg, o, lr, seed, total) for o in cfg.optimizers if o in grid for lr in grid[o]]
     sel = res.doc.setdefault("selection", {})
     sel.update({"val_size": val_size, "train_size": split.n_train, "epochs": cfg.select_epochs,
                 "seed": seed, "grid": grid, "criterion": "val_acc after the last epoch"})

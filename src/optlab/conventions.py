@@ -27,22 +27,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .rules import RULES
+
 __all__ = ["CONVENTIONS", "INIT_FOR", "hparams_for"]
 
-#: Per-rule hyperparameters that differ from the rule's own (PyTorch) defaults.
+#: Per-rule hyperparameters that differ from the rule's own (PyTorch) defaults: each rule's
+#: ``keras_form`` in the registry (:class:`optlab.rules.Rule`), for the rules Keras 3 has.
 CONVENTIONS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "pytorch": {},
-    "keras": {
-        "sgd": {},
-        "momentum": {},  # SGD(momentum=...): v = b v - lr g; w += v (equal for a constant lr)
-        "nesterov": {},  # SGD(nesterov=True): w += b v - lr g, PyTorch's points (constant lr)
-        "rmsprop": {"alpha": 0.9, "eps": 1e-7, "eps_inside_sqrt": True},
-        "adagrad": {"initial_accumulator_value": 0.1, "eps": 1e-7, "eps_inside_sqrt": True},
-        "adam": {"eps": 1e-7, "eps_hat": True},
-        "adamw": {"eps": 1e-7, "eps_hat": True, "weight_decay": 4e-3},
-        # Nadam: u_t = b1 (1 - 0.5 * 0.96^t), i.e. momentum_decay 1 (PyTorch: 0.004); no decay
-        "nadamw": {"eps": 1e-7, "momentum_decay": 1.0, "weight_decay": 0.0},
-    },
+    "keras": {name: rule.keras_form for name, rule in RULES.items()
+              if rule.keras_form is not None},
 }
 
 #: The weight initialization each convention's dense layer uses (see :func:`optlab.mlp.init_flat`).

@@ -18,6 +18,13 @@ What :func:`train_stack` does, in the order a step does it:
   ``torch.compile`` traces the rules once. The new rows are concatenated and written back.
   This is the same code the ``torch.optim`` adapters (:func:`optlab.make_optimizer`) run, and
   the tests check the two agree.
+* **Schedules and clipping.** A model's ``schedule`` (:mod:`optlab.schedules`) is evaluated
+  for every step of the run up front (one ``(steps, K_g, 1)`` table per group, on the device);
+  before each step the group's learning-rate tensor is overwritten in place with that step's row,
+  outside the compiled function, which therefore sees the same tensor every step and is never
+  recompiled. ``clip_norm`` scales each model's gradient, one row of the ``(K, P)`` gradient, by
+  :math:`\min(1, C/\lVert g\rVert)` over all its ``P`` parameters (:mod:`optlab.clipping`),
+  inside the compiled step, before its rule.
 * **One compiled step.** Forward, backward and every group's update form one function, compiled
   with ``torch.compile`` when it pays (``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA);
   if compilation fails it warns once and runs eagerly.
@@ -45,7 +52,9 @@ from typing import Any
 import torch
 
 from . import mlp
+from .clipping import check_clip_norm, clip_coefficient
 from .rules import get_rule, resolve_hparams
+from .schedules import Schedule, lr_at, split_schedule
 
 __all__ = [
     "ModelSpec",
@@ -196,12 +205,43 @@ def data_generator(seed: int) -> torch.Generator:
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of a comparison: optimizer name, its hyperparameters (``torch.optim``
-    keywords, missing ones take the rule's defaults), the seed and the weight initialization."""
+    keywords, missing ones take the rule's defaults), the seed and the weight initialization;
+    optionally a learning-rate ``schedule`` and a gradient-norm threshold ``clip_norm``.
+
+    ``hparams["lr"]`` may itself be a schedule: it is then moved to ``schedule`` and
+    ``hparams["lr"]`` holds its base rate (what the results file records as ``lr``)."""
 
     optimizer: str
     hparams: dict[str, Any]
     seed: int
     init: str = "pytorch"  # the initial weights' scheme (optlab.mlp.INITS)
+    schedule: Schedule | None = None
+    clip_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        hparams, schedule = split_schedule(self.hparams)
+        if schedule is not None:
+            if self.schedule is not None:
+                raise ValueError("ModelSpec: give the schedule once, as lr or as schedule")
+            object.__setattr__(self, "hparams", hparams)
+            object.__setattr__(self, "schedule", schedule)
+        elif self.schedule is not None:
+            if not isinstance(self.schedule, Schedule):
+                raise ValueError(f"ModelSpec: schedule must be an optlab.schedules schedule; "
+                                 f"got {self.schedule!r}")
+            if "lr" not in self.hparams:
+                object.__setattr__(self, "hparams",
+                                   {**self.hparams, "lr": self.schedule.base_lr})
+        object.__setattr__(self, "clip_norm", check_clip_norm(self.clip_norm))
+
+    def controls(self) -> dict[str, Any]:
+        """What a results record adds for the schedule and clipping (nothing when unused)."""
+        out: dict[str, Any] = {}
+        if self.schedule is not None:
+            out["schedule"] = self.schedule.describe()
+        if self.clip_norm is not None:
+            out["clip_norm"] = self.clip_norm
+        return out
 
     def resolved(self) -> dict[str, Any]:
         if self.optimizer == "lbfgs":
@@ -253,6 +293,7 @@ class RunResult:
             "optimizer": self.spec.optimizer,
             "hparams": jsonable(self.spec.resolved()),
             "seed": self.spec.seed,
+            **jsonable(self.spec.controls()),
             "status": self.status,
             "epochs": [e.as_dict() for e in self.epochs],
         }
@@ -273,10 +314,12 @@ class _Group:
     start: int
     stop: int
     hparams: tuple[tuple[str, Any], ...]  # constant hyperparameters except lr
+    clip_norm: float | None = None
 
 
 def _group_key(spec: ModelSpec) -> tuple[str, str]:
     hp = {k: v for k, v in spec.resolved().items() if k != "lr"}
+    hp["__clip_norm"] = spec.clip_norm
     return spec.optimizer, json.dumps(jsonable(hp), sort_keys=True)
 
 
@@ -339,8 +382,12 @@ def _make_step(groups: tuple[_Group, ...], batch_size: int) -> Callable[..., Non
         pieces = []
         for g, rule, state, lr in zip(groups, rules, states, lrs, strict=False):
             view = _scalar_views(state)
+            g_rows = grad[g.start : g.stop]
+            if g.clip_norm is not None:  # each model's norm over all its parameters
+                norm = torch.linalg.vector_norm(g_rows, dim=1, keepdim=True)
+                g_rows = g_rows * clip_coefficient(norm, g.clip_norm)
             new_p, new_state = rule.update(
-                flat[g.start : g.stop], grad[g.start : g.stop], view, lr=lr, **dict(g.hparams)
+                flat[g.start : g.stop], g_rows, view, lr=lr, **dict(g.hparams)
             )
             pieces.append(new_p)
             for old, cur, new in zip(state, view, new_state, strict=False):
@@ -513,6 +560,7 @@ def train_stack(
     flat = flat.unsqueeze(0).repeat(k, 1).contiguous()
     groups: list[_Group] = []
     states, lrs = [], []
+    lr_tables: list[torch.Tensor | None] = []  # per group: (steps, K_g, 1) when scheduled
     i = 0
     while i < k:
         key = _group_key(ordered[i])
@@ -522,10 +570,11 @@ def train_stack(
         hp = ordered[i].resolved()
         rule = get_rule(ordered[i].optimizer)
         const = tuple(sorted((kk, v) for kk, v in hp.items() if kk != "lr"))
-        groups.append(_Group(ordered[i].optimizer, i, j, const))
+        groups.append(_Group(ordered[i].optimizer, i, j, const, ordered[i].clip_norm))
         lr = torch.tensor([ordered[m].resolved()["lr"] for m in range(i, j)], dtype=dtype,
                           device=device).view(-1, 1)
         lrs.append(lr)
+        lr_tables.append(_lr_table(ordered[i:j], epochs * n_batches, dtype, device))
         st = rule.init_state(flat[i:j], **hp)
         states.append(_tensorize_state(st, flat, step_dtype))
         i = j
@@ -567,6 +616,10 @@ def train_stack(
         pos.zero_()
         compile_s = 0.0
         for b in range(n_batches):
+            step_index = (epoch - 1) * n_batches + b  # updates applied so far
+            for lr, table in zip(lrs, lr_tables, strict=True):
+                if table is not None:
+                    lr.copy_(table[step_index])
             if b == 0 and epoch == start:
                 stepper(flat, states, lrs, xs, ys, pos, arange)
                 compile_s = stepper.compile_seconds or 0.0
@@ -614,9 +667,25 @@ def train_stack(
 # --------------------------------------------------------------------------------------------
 
 
+def _lr_table(specs: Sequence[ModelSpec], steps: int, dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor | None:
+    """The learning rate of each of ``specs`` (one group's rows) at every step ``t < steps``,
+    shape ``(steps, K_g, 1)``, or ``None`` when none of them has a schedule (their ``lr``
+    tensor then never changes). Evaluated in float64 with :func:`optlab.schedules.lr_at` on a
+    tensor of steps, then cast to the parameters' dtype."""
+    if all(s.schedule is None for s in specs):
+        return None
+    t = torch.arange(steps, dtype=torch.float64)
+    cols = [torch.as_tensor(lr_at(s.schedule if s.schedule is not None
+                                  else float(s.resolved()["lr"]), t),
+                            dtype=torch.float64).expand(steps) for s in specs]
+    return torch.stack(cols, dim=1).unsqueeze(-1).to(device=device, dtype=dtype).contiguous()
+
+
 def _stack_identity(ordered: Sequence[ModelSpec], epochs: int, batch_size: int,
                     n_train: int) -> str:
-    models = [[s.optimizer, jsonable(s.resolved()), s.seed] for s in ordered]
+    models = [[s.optimizer, jsonable(s.resolved()), s.seed]
+              + ([jsonable(s.controls())] if s.controls() else []) for s in ordered]
     return json.dumps({"models": models, "epochs": epochs, "batch_size": batch_size,
                        "n_train": n_train}, sort_keys=True)
 

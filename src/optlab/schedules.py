@@ -14,6 +14,14 @@ and rebuilt from its text form (:func:`parse_schedule`). ``t`` may be an ``int``
 * ``inverse_time(lr, decay)``: :math:`\eta / (1 + \text{decay}\cdot t)` (a ``LambdaLR``);
 * ``linear_warmup(s, n)``: :math:`s(t)\cdot\min(1, (t+1)/n)`, composable with any of the above.
 
+Wherever ``lr=`` takes a number it also takes a schedule, and :func:`lr_at` is the one place
+that turns either into the rate of update ``t``:
+``optlab.trajectory("adam", "rosenbrock", lr=linear_warmup(constant(0.1), 20))``,
+``optlab.make_optimizer("sgd", params, lr=cosine(0.1, 1000))``, an engine
+``ModelSpec("adam", {"lr": cosine(1e-3, 18750)}, seed)`` (the compiled step reads the rate from
+a tensor, so a schedule never recompiles it), and ``python -m optlab compare --schedule cosine
+--warmup-steps 500`` (the results file records each run's :meth:`Schedule.describe`).
+
 ``inverse_time`` satisfies the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty`,
 :math:`\sum_t \eta_t^2 < \infty`; a constant step does not, which is why SGD with a constant
 step stalls at a noise floor proportional to :math:`\eta` (chapter 2).
@@ -26,7 +34,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 __all__ = ["SCHEDULES", "Schedule", "constant", "cosine", "inverse_time", "linear_warmup",
-           "parse_schedule", "radam_rectification", "step"]
+           "lr_at", "parse_schedule", "radam_rectification", "split_schedule", "step"]
 
 
 def _is_tensor(x: Any) -> bool:
@@ -197,9 +205,12 @@ def _number(text: str) -> float | int:
         return float(text)
 
 
-def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
+def parse_schedule(text: str, lr: float, warmup_steps: int = 0,
+                   total_steps: int | None = None) -> Schedule:
     """``"cosine:total=18750,lr_min=0"`` (the CLI's ``--schedule``) at base rate ``lr``, wrapped in
-    a linear warmup of ``warmup_steps`` updates when that is > 0."""
+    a linear warmup of ``warmup_steps`` updates when that is > 0. ``total_steps`` (the run's
+    number of updates) is the ``total`` of a schedule that takes one when the text gives none:
+    ``"cosine"`` then decays over the whole run."""
     if not isinstance(text, str):
         raise TypeError(f"parse_schedule: give the schedule as text such as "
                         f"'cosine:total=18750'; got {text!r}")
@@ -220,8 +231,13 @@ def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
             params[key] = _number(value)
         except ValueError:
             raise ValueError(f"schedule {name}: {key} must be a number; got {value!r}") from None
+    if "total" in allowed and "total" not in params and total_steps is not None:
+        params["total"] = total_steps
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be an integer >= 0 (0: no warmup); "
+                         f"got {warmup_steps!r}")
     try:
-        schedule: Schedule = cls(lr=lr, **params)
+        schedule: Schedule = cls(lr=lr, **params)  # type: ignore[call-arg]
     except TypeError as err:
         required = {f.name for f in fields(cls) if f.default is MISSING} - {"lr"}  # type: ignore[arg-type]
         missing = sorted(required - params.keys())
@@ -229,3 +245,19 @@ def parse_schedule(text: str, lr: float, warmup_steps: int = 0) -> Schedule:
                          f"{name}:{','.join(k + '=...' for k in missing)})") from err
     return linear_warmup(schedule, warmup_steps) if warmup_steps else schedule
 
+
+
+def lr_at(lr: Any, step: Any) -> Any:
+    """The learning rate of the update after ``step`` updates: ``lr(step)`` for a
+    :class:`Schedule`, ``lr`` itself for a number or an array (a sweep). The one place where
+    ``trajectory``, the ``torch.optim`` adapter and the compiled engine turn ``lr`` into a rate."""
+    return lr(step) if isinstance(lr, Schedule) else lr
+
+
+def split_schedule(hparams: dict[str, Any]) -> tuple[dict[str, Any], Schedule | None]:
+    """``hparams`` with a scheduled ``lr`` replaced by the schedule's base rate (what the rules'
+    validation and defaults see), and the schedule (``None`` when ``lr`` is not one)."""
+    lr = hparams.get("lr")
+    if not isinstance(lr, Schedule):
+        return dict(hparams), None
+    return {**hparams, "lr": lr.base_lr}, lr

@@ -394,6 +394,40 @@ def status_line(doc: dict[str, Any] | ResultsDoc) -> str:
     return line + "."
 
 
+def _describe_schedule(d: dict[str, Any]) -> str:
+    """``{"name": "cosine", "lr": 0.1, "total": 1000, ...}`` as ``cosine (total 1,000,
+    lr_min 0)``; a warmup as ``... after a linear warmup of N updates``; the base rate, which
+    differs per rule, is left out."""
+    if d.get("name") == "linear_warmup":
+        inner = d.get("schedule") or {}
+        return f"{_describe_schedule(inner)} after a linear warmup of {d.get('steps'):,} updates"
+    params = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v:g}"
+                       for k, v in d.items() if k not in ("name", "lr"))
+    return f"{d.get('name')}" + (f" ({params})" if params else "")
+
+
+def controls_line(doc: dict[str, Any]) -> str | None:
+    """The learning-rate schedule and gradient clipping of a file's runs, or ``None`` when it
+    used neither (a constant rate, no clipping)."""
+    cfg = doc.get("config") or {}
+    if not (cfg.get("schedule") or cfg.get("warmup_steps") or cfg.get("clip_norm")):
+        return None
+    parts = []
+    described = next((r["schedule"] for r in doc.get("runs") or []
+                      if (r.get("phase") or "final") == "final"
+                      and isinstance(r.get("schedule"), dict)), None)
+    if described is not None:
+        parts.append(f"learning-rate schedule: {_describe_schedule(described)}, on each "
+                     "rule's own rate")
+    elif cfg.get("schedule") or cfg.get("warmup_steps"):
+        parts.append(f"learning-rate schedule: {cfg.get('schedule') or 'constant'}"
+                     + (f" after a linear warmup of {cfg['warmup_steps']:,} updates"
+                        if cfg.get("warmup_steps") else ""))
+    parts.append(f"gradients clipped to global norm {cfg['clip_norm']:g} per model"
+                 if cfg.get("clip_norm") else "no gradient clipping")
+    return "**Training controls**: " + "; ".join(parts) + "."
+
+
 def summarize_doc(doc: dict[str, Any] | ResultsDoc, source: str = "results.json") -> str:
     """The Markdown section of one parsed ``results.json`` (pure: reads nothing)."""
     if isinstance(doc, ResultsDoc):
@@ -403,7 +437,11 @@ def summarize_doc(doc: dict[str, Any] | ResultsDoc, source: str = "results.json"
     preset = cfg.get("preset") or "comparison"
     if cfg.get("conventions"):  # files written before conventions existed used PyTorch's
         preset += f", {cfg['conventions']} conventions, {cfg.get('init')} init"
-    parts = [f"## {preset} (`{source}`)", "", provenance_line(prov), "", status_line(doc), ""]
+    parts = [f"## {preset} (`{source}`)", "", provenance_line(prov), ""]
+    controls = controls_line(doc)
+    if controls:
+        parts += [controls, ""]
+    parts += [status_line(doc), ""]
     has_lbfgs = any(r.get("optimizer") == "lbfgs" for r in doc["runs"]) or "budgets" in doc
     if has_lbfgs:
         parts.append(budgets_section(doc))

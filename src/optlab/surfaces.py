@@ -21,38 +21,96 @@ The surfaces and what each one shows:
 * ``saddle`` -- :math:`x^2 - y^2`: no minimum at all; shows how methods escape a saddle point.
 * ``rastrigin`` -- a parabola covered in a lattice of local minima (:math:`A = 10`).
 
-Each formula is written once, over two coordinates ``x, y`` and a math namespace (``numpy`` for
-arrays, :mod:`math` for Python floats): :func:`optlab.trajectory` uses the float form for a single
-path, where NumPy's per-call overhead on two-element arrays would dominate the run time.
+Each formula is written once, over two coordinates ``x, y`` (:attr:`Surface.fxy`,
+:attr:`Surface.gxy`, :attr:`Surface.hxy`) that may be Python floats, NumPy arrays or torch
+tensors; functions such as ``cos`` go through :mod:`optlab.xp`. :func:`optlab.trajectory` uses
+the float form for a single path, where NumPy's per-call overhead on two-element arrays would
+dominate the run time. This module imports without NumPy (it runs in the browser on floats);
+:meth:`Surface.f`, :meth:`Surface.grad`, :meth:`Surface.grid`, :attr:`Surface.minima` ... import
+NumPy when first called.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from functools import cached_property
 from typing import Any
 
-import numpy as np
+from . import xp
 
 Bounds = tuple[tuple[float, float], tuple[float, float]]
-# Component forms: (x, y, namespace) -> value, (gx, gy), (hxx, hxy, hyy).
-_F = Callable[[Any, Any, Any], Any]
-_G = Callable[[Any, Any, Any], tuple[Any, Any]]
-_H = Callable[[Any, Any, Any], tuple[Any, Any, Any]]
+Point = tuple[float, float]
+# Component forms on two coordinates (floats, arrays or tensors): (x, y) -> value, (gx, gy),
+# (hxx, hxy, hyy).
+_F = Callable[[Any, Any], Any]
+_G = Callable[[Any, Any], tuple[Any, Any]]
+_H = Callable[[Any, Any], tuple[Any, Any, Any]]
 
 
-def _points(x: Any) -> np.ndarray:
+def _numpy() -> Any:
+    """NumPy, imported on first use: the surfaces work on floats without it (in the browser)."""
+    import numpy
+
+    return numpy
+
+
+def _points(x: Any) -> Any:
+    np = _numpy()
     arr = np.asarray(x, dtype=float)
     if arr.ndim == 0 or arr.shape[-1] != 2:
         raise ValueError(f"points must have shape (..., 2); got shape {arr.shape}")
     return arr
 
 
+def _readonly(np: Any, values: Any, shape: tuple[int, ...]) -> Any:
+    arr = np.array(values, dtype=float).reshape(shape)
+    arr.flags.writeable = False
+    return arr
+
+
+class SurfaceParams(Mapping[str, Any]):
+    """The parameters of a surface (read-only). A value given as a function of no arguments is
+    built on first access: the quadratic's matrix ``A`` is a NumPy array, and building it must
+    not need NumPy until someone asks for it."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        if not callable(value):
+            return value
+        if key not in self._built:
+            self._built[key] = value()
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"SurfaceParams({dict(self)!r})"
+
+
 @dataclass(frozen=True, eq=False)
 class Surface:
     """A 2-D loss surface with analytic derivatives.
+
+    The formulas themselves are :attr:`fxy`, :attr:`gxy` and :attr:`hxy`, functions of two
+    coordinates ``x, y`` that may be Python floats, NumPy arrays or torch tensors (and need no
+    NumPy for floats)::
+
+        s.fxy(1.0, 2.0)            # the loss, a float
+        s.gxy(1.0, 2.0)            # (df/dx, df/dy)
+        s.hxy(1.0, 2.0)            # (d2f/dx2, d2f/dxdy, d2f/dy2)
+
+    :meth:`f`, :meth:`grad` and :meth:`hessian` take points of shape ``(..., 2)`` and return
+    NumPy arrays.
 
     Attributes
     ----------
@@ -60,48 +118,62 @@ class Surface:
         The key in :data:`SURFACES`.
     latex : str
         The formula, as LaTeX (without ``$``), for the chapters.
-    minima : np.ndarray
-        The global minima, shape ``(k, 2)``; ``(0, 2)`` when there is none (``saddle``).
+    minimum_points : tuple of (x, y)
+        The global minima as floats; :attr:`minima` is the same as an array.
     bounds : ((xmin, xmax), (ymin, ymax))
         The box to plot; :func:`optlab.trajectory` also measures divergence from it.
-    start : np.ndarray
-        A start point, shape ``(2,)``, that makes a good demo.
+    start_point : (x, y)
+        A start point that makes a good demo, as floats; :attr:`start` is the same as an array.
     params : Mapping
         The parameters the surface was built with (e.g. ``condition``, ``angle``, ``A``).
     """
 
     name: str
     latex: str
-    minima: np.ndarray
+    minimum_points: tuple[Point, ...]
     bounds: Bounds
-    start: np.ndarray
+    start_point: Point
     params: Mapping[str, Any]
     fxy: _F = field(repr=False)
     gxy: _G = field(repr=False)
     hxy: _H = field(repr=False)
 
-    def f(self, x: Any) -> np.ndarray:
+    @cached_property
+    def minima(self) -> Any:
+        """The global minima, a read-only array of shape ``(k, 2)``; ``(0, 2)`` when there is
+        none (``saddle``)."""
+        return _readonly(_numpy(), self.minimum_points, (len(self.minimum_points), 2))
+
+    @cached_property
+    def start(self) -> Any:
+        """:attr:`start_point` as a read-only array of shape ``(2,)``."""
+        return _readonly(_numpy(), self.start_point, (2,))
+
+    def f(self, x: Any) -> Any:
         """The loss at points ``x`` of shape ``(..., 2)``; returns shape ``(...)`` (a NumPy
         float for a single point)."""
+        np = _numpy()
         p = _points(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(self.fxy(p[..., 0], p[..., 1], np), dtype=float)[()]
+            return np.asarray(self.fxy(p[..., 0], p[..., 1]), dtype=float)[()]
 
-    def grad(self, x: Any) -> np.ndarray:
+    def grad(self, x: Any) -> Any:
         """The gradient at points ``x`` of shape ``(..., 2)``; returns shape ``(..., 2)``."""
+        np = _numpy()
         p = _points(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            gx, gy = self.gxy(p[..., 0], p[..., 1], np)
+            gx, gy = self.gxy(p[..., 0], p[..., 1])
         out = np.empty(p.shape, dtype=float)
         out[..., 0] = gx
         out[..., 1] = gy
         return out
 
-    def hessian(self, x: Any) -> np.ndarray:
+    def hessian(self, x: Any) -> Any:
         """The symmetric Hessian at points ``x`` of shape ``(..., 2)``; returns ``(..., 2, 2)``."""
+        np = _numpy()
         p = _points(x)
         with np.errstate(over="ignore", invalid="ignore"):
-            hxx, hxy, hyy = self.hxy(p[..., 0], p[..., 1], np)
+            hxx, hxy, hyy = self.hxy(p[..., 0], p[..., 1])
         out = np.empty((*p.shape, 2), dtype=float)
         out[..., 0, 0] = hxx
         out[..., 0, 1] = hxy
@@ -109,7 +181,7 @@ class Surface:
         out[..., 1, 1] = hyy
         return out
 
-    def noisy_grad(self, x: Any, sigma: float, rng: Any = None) -> np.ndarray:
+    def noisy_grad(self, x: Any, sigma: float, rng: Any = None) -> Any:
         r"""The gradient plus Gaussian noise: :math:`\nabla f(x) + \sigma\,\xi`,
         :math:`\xi \sim \mathcal N(0, I)`.
 
@@ -122,7 +194,7 @@ class Surface:
         g = self.grad(x)
         if sigma == 0:
             return g
-        return g + sigma * np.random.default_rng(rng).standard_normal(g.shape)
+        return g + sigma * _numpy().random.default_rng(rng).standard_normal(g.shape)
 
     @property
     def span(self) -> tuple[float, float]:
@@ -130,8 +202,9 @@ class Surface:
         (x0, x1), (y0, y1) = self.bounds
         return (x1 - x0, y1 - y0)
 
-    def grid(self, n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def grid(self, n: int = 200) -> tuple[Any, Any, Any]:
         """``X, Y, Z`` on an ``n`` by ``n`` grid over :attr:`bounds`, ready for ``contour``."""
+        np = _numpy()
         (x0, x1), (y0, y1) = self.bounds
         X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
         return X, Y, self.f(np.stack([X, Y], axis=-1))
@@ -152,12 +225,23 @@ class Surface:
 
     def with_start(self, start: Any) -> Surface:
         """The same surface with another default start point."""
-        return replace(self, start=np.asarray(start, dtype=float).reshape(2))
+        x, y = (float(v) for v in _flat_pair(start))
+        return replace(self, start_point=(x, y))
 
     def __repr__(self) -> str:
         extra = {k: v for k, v in self.params.items() if k != "A"}
         args = ", ".join(f"{k}={v:g}" for k, v in extra.items())
         return f"Surface({self.name}{', ' + args if args else ''})"
+
+
+def _flat_pair(point: Any) -> list[Any]:
+    """The two coordinates of a point given as a pair, an array of shape (2,) or (1, 2) ..."""
+    values = point.tolist() if hasattr(point, "tolist") else point
+    while isinstance(values, (list, tuple)) and len(values) == 1:
+        values = values[0]
+    if not isinstance(values, (list, tuple)) or len(values) != 2:
+        raise ValueError(f"a point must have two coordinates (x, y); got {point!r}")
+    return list(values)
 
 
 #: The human-readable names of the surfaces (see :attr:`Surface.label`).
@@ -174,12 +258,11 @@ def _make(
     name: str, latex: str, minima: Any, bounds: Bounds, start: Any, fxy: _F, gxy: _G, hxy: _H,
     **params: Any,
 ) -> Surface:
-    m = np.asarray(minima, dtype=float).reshape(-1, 2)
-    m.flags.writeable = False
-    s = np.asarray(start, dtype=float).reshape(2)
-    s.flags.writeable = False
+    m = tuple((float(x), float(y)) for x, y in minima)
+    sx, sy = start
     b = tuple((float(lo), float(hi)) for lo, hi in bounds)
-    return Surface(name, latex, m, b, s, MappingProxyType(dict(params)), fxy, gxy, hxy)  # type: ignore[arg-type]
+    return Surface(name, latex, m, b, (float(sx), float(sy)), SurfaceParams(params),  # type: ignore[arg-type]
+                   fxy, gxy, hxy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,26 +280,30 @@ def quadratic(condition: float = 10.0, angle: float = 0.0, scale: float = 1.0) -
     :math:`s` and :math:`s\kappa`. Gradient descent converges for :math:`\eta < 2/(s\kappa)`.
     The Hessian is exactly :math:`A` (available as ``surface.params["A"]``).
     """
-    if not (np.isfinite(condition) and condition >= 1):
+    if not (math.isfinite(condition) and condition >= 1):
         raise ValueError(f"quadratic: condition must be >= 1; got {condition!r}")
-    if not (np.isfinite(scale) and scale > 0):
+    if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"quadratic: scale must be > 0; got {scale!r}")
-    if not np.isfinite(angle):
+    if not math.isfinite(angle):
         raise ValueError(f"quadratic: angle must be finite; got {angle!r}")
     c, s = math.cos(angle), math.sin(angle)
-    R = np.array([[c, -s], [s, c]])
-    A = scale * (R @ np.diag([1.0, float(condition)]) @ R.T)
-    A = 0.5 * (A + A.T)  # exactly symmetric
-    A.flags.writeable = False
-    a, b, d = float(A[0, 0]), float(A[0, 1]), float(A[1, 1])
+    kappa = float(condition)
+    # A = scale R diag(1, κ) Rᵀ with R = [[c, −s], [s, c]], in the order the matrix product
+    # takes, then symmetrized exactly.
+    a = scale * (c * c + (s * kappa) * s)
+    b = 0.5 * (scale * (c * s - (s * kappa) * c) + scale * (s * c - (c * kappa) * s))
+    d = scale * (s * s + (c * kappa) * c)
 
-    def fxy(x, y, m):
+    def matrix() -> Any:
+        return _readonly(_numpy(), ((a, b), (b, d)), (2, 2))
+
+    def fxy(x, y):
         return 0.5 * (a * x * x + 2.0 * b * x * y + d * y * y)
 
-    def gxy(x, y, m):
+    def gxy(x, y):
         return a * x + b * y, b * x + d * y
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         one = 0.0 * x + 1.0  # broadcast the constants to the points' shape
         return a * one, b * one, d * one
 
@@ -229,10 +316,10 @@ def quadratic(condition: float = 10.0, angle: float = 0.0, scale: float = 1.0) -
         + f"{angle:.3g}"
     )
     # Start high on the steep wall and far along the shallow direction: GD zig-zags.
-    start = R @ np.array([-1.5, 1.0])
+    start = (c * -1.5 + -s * 1.0, s * -1.5 + c * 1.0)  # R (−1.5, 1)
     return _make(
         "quadratic", latex, [[0.0, 0.0]], ((-2.0, 2.0), (-2.0, 2.0)), start, fxy, gxy, hxy,
-        condition=float(condition), angle=float(angle), scale=float(scale), A=A,
+        condition=float(condition), angle=float(angle), scale=float(scale), A=matrix,
     )
 
 
@@ -241,15 +328,15 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
     if not b > 0:
         raise ValueError(f"rosenbrock: b must be > 0; got {b!r}")
 
-    def fxy(x, y, m):
+    def fxy(x, y):
         u, v = a - x, y - x * x
         return u * u + b * v * v
 
-    def gxy(x, y, m):
+    def gxy(x, y):
         v = y - x * x
         return -2.0 * (a - x) - 4.0 * b * x * v, 2.0 * b * v
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         return 2.0 - 4.0 * b * y + 12.0 * b * x * x, -4.0 * b * x, 2.0 * b + 0.0 * x
 
     latex = f"f(x, y) = ({a:g} - x)^2 + {b:g}\\,(y - x^2)^2"
@@ -264,12 +351,12 @@ def beale() -> Surface:
     r"""Beale's function
     :math:`(1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2`, minimum at (3, 0.5)."""
 
-    def fxy(x, y, m):
+    def fxy(x, y):
         y2 = y * y
         u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y2 * y
         return u1 * u1 + u2 * u2 + u3 * u3
 
-    def gxy(x, y, m):
+    def gxy(x, y):
         y2 = y * y
         y3 = y2 * y
         u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y3
@@ -277,7 +364,7 @@ def beale() -> Surface:
         gy = 2.0 * x * (u1 + 2.0 * y * u2 + 3.0 * y2 * u3)
         return gx, gy
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         y2 = y * y
         y3 = y2 * y
         u1, u2, u3 = 1.5 - x + x * y, 2.25 - x + x * y2, 2.625 - x + x * y3
@@ -306,15 +393,15 @@ _HIMMELBLAU_MINIMA = (
 def himmelblau() -> Surface:
     r"""Himmelblau's function :math:`(x^2 + y - 11)^2 + (x + y^2 - 7)^2`: four global minima."""
 
-    def fxy(x, y, m):
+    def fxy(x, y):
         p, q = x * x + y - 11.0, x + y * y - 7.0
         return p * p + q * q
 
-    def gxy(x, y, m):
+    def gxy(x, y):
         p, q = x * x + y - 11.0, x + y * y - 7.0
         return 4.0 * x * p + 2.0 * q, 2.0 * p + 4.0 * y * q
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         p, q = x * x + y - 11.0, x + y * y - 7.0
         return 4.0 * p + 8.0 * x * x + 2.0, 4.0 * (x + y), 4.0 * q + 8.0 * y * y + 2.0
 
@@ -332,19 +419,19 @@ def saddle() -> Surface:
     the plotting box (and, far enough out, :func:`optlab.trajectory` stops it and flags it).
     """
 
-    def fxy(x, y, m):
+    def fxy(x, y):
         return x * x - y * y
 
-    def gxy(x, y, m):
+    def gxy(x, y):
         return 2.0 * x, -2.0 * y
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         one = 0.0 * x + 1.0
         return 2.0 * one, 0.0 * one, -2.0 * one
 
     # Almost on the stable manifold (y = 0): plain GD lingers near the saddle before escaping.
     return _make(
-        "saddle", "f(x, y) = x^2 - y^2", np.empty((0, 2)), ((-2.0, 2.0), (-2.0, 2.0)),
+        "saddle", "f(x, y) = x^2 - y^2", (), ((-2.0, 2.0), (-2.0, 2.0)),
         (-1.8, 1e-3), fxy, gxy, hxy,
     )
 
@@ -355,15 +442,15 @@ def rastrigin(A: float = 10.0) -> Surface:
         raise ValueError(f"rastrigin: A must be >= 0; got {A!r}")
     tau = 2.0 * math.pi
 
-    def fxy(x, y, m):
-        return 2.0 * A + x * x - A * m.cos(tau * x) + y * y - A * m.cos(tau * y)
+    def fxy(x, y):
+        return 2.0 * A + x * x - A * xp.cos(tau * x) + y * y - A * xp.cos(tau * y)
 
-    def gxy(x, y, m):
-        return 2.0 * x + A * tau * m.sin(tau * x), 2.0 * y + A * tau * m.sin(tau * y)
+    def gxy(x, y):
+        return 2.0 * x + A * tau * xp.sin(tau * x), 2.0 * y + A * tau * xp.sin(tau * y)
 
-    def hxy(x, y, m):
+    def hxy(x, y):
         k = A * tau * tau
-        return 2.0 + k * m.cos(tau * x), 0.0 * x * y, 2.0 + k * m.cos(tau * y)
+        return 2.0 + k * xp.cos(tau * x), 0.0 * x * y, 2.0 + k * xp.cos(tau * y)
 
     latex = (
         f"f(x, y) = {2 * A:g} + x^2 - {A:g}\\cos(2\\pi x) + y^2 - {A:g}\\cos(2\\pi y)"
@@ -399,7 +486,7 @@ def _factory_defaults(name: str) -> dict[str, Any]:
 
 def get_surface(name: str | Surface, **params: Any) -> Surface:
     """The surface ``name``, built with ``params`` (e.g. ``get_surface("quadratic",
-    condition=50, angle=np.pi / 6)``). A :class:`Surface` passes through unchanged.
+    condition=50, angle=math.pi / 6)``). A :class:`Surface` passes through unchanged.
 
     Raises ``ValueError`` for an unknown name (listing the known ones) or parameter.
     """

@@ -31,6 +31,12 @@ batch runs on ``(N, 2)`` arrays. The rules are elementwise, so both do the same 
 agree bit for bit (on Rastrigin, NumPy's and :mod:`math`'s ``cos`` may differ in the last
 bit). On a single path the float form is about three times faster;
 ``benchmarks/trajectory_speed.py`` measures both against ``torch.optim``.
+
+**Schedules and clipping.** ``lr`` may be a schedule (:mod:`optlab.schedules`): update ``t``
+(counted from 0, the rule's ``state.step``) uses ``lr(t)``, as ``torch.optim.lr_scheduler`` does
+when stepped after every update. ``clip_norm=C`` scales each row's gradient (noise included) by
+:math:`\min(1, C/\lVert g\rVert)` (:mod:`optlab.clipping`, as
+``torch.nn.utils.clip_grad_norm_``), the norm over the row's two coordinates.
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ from typing import Any
 
 import numpy as np
 
+from .clipping import check_clip_norm, clip_coefficient
 from .rules import Rule, get_rule, resolve_hparams
+from .schedules import Schedule, lr_at, split_schedule
 from .surfaces import Surface, get_surface
 
 _FMAX = sys.float_info.max
@@ -74,6 +82,8 @@ class Trajectory:
     noise : float or np.ndarray
         The gradient-noise level (a 1-D array when swept).
     seed : int
+    clip_norm : float or None
+        The gradient-norm threshold (``None``: no clipping).
     """
 
     path: np.ndarray
@@ -86,6 +96,7 @@ class Trajectory:
     surface: Surface
     noise: Any = 0.0
     seed: int = 0
+    clip_norm: float | None = None
 
     @property
     def n(self) -> int:
@@ -185,6 +196,7 @@ def _column(value: Any) -> Any:
 def _run_scalar(
     rule: Rule, kw: dict[str, Any], surface: Surface, start: np.ndarray, steps: int,
     noise: np.ndarray | None, box: tuple[float, float, float, float],
+    schedule: Schedule | None = None, clip_norm: float | None = None,
 ) -> np.ndarray:
     """One path, the two coordinates as scalar streams; stops at the first escape."""
     update, gxy = rule.update, surface.gxy
@@ -197,10 +209,15 @@ def _run_scalar(
     if noise is not None:
         nx, ny = noise[:, 0, 0].tolist(), noise[:, 0, 1].tolist()
     for t in range(run):
-        gx, gy = gxy(x, y, math)
+        gx, gy = gxy(x, y)
         if nx is not None:
             gx += nx[t]
             gy += ny[t]
+        if clip_norm is not None:
+            c = clip_coefficient(math.sqrt(gx * gx + gy * gy), clip_norm)
+            gx, gy = gx * c, gy * c
+        if schedule is not None:
+            kw = {**kw, "lr": lr_at(schedule, t)}
         x, sx = update(x, gx, sx, **kw)
         y, sy = update(y, gy, sy, **kw)
         xs.append(x)
@@ -217,6 +234,7 @@ def _run_scalar(
 def _run_batch(
     rule: Rule, kw: dict[str, Any], surface: Surface, start: np.ndarray, steps: int,
     noise: np.ndarray | None, box: tuple[float, float, float, float],
+    schedule: Schedule | None = None, clip_norm: float | None = None,
 ) -> np.ndarray:
     """``N`` paths as one ``(N, 2)`` array; stops early once every row has escaped."""
     update, gxy = rule.update, surface.gxy
@@ -226,12 +244,16 @@ def _run_batch(
     lo = np.array([box[0], box[2]])
     hi = np.array([box[1], box[3]])
     for t in range(steps):
-        gx, gy = gxy(x[:, 0], x[:, 1], np)
+        gx, gy = gxy(x[:, 0], x[:, 1])
         g = np.empty_like(x)
         g[:, 0] = gx
         g[:, 1] = gy
         if noise is not None:
             g += noise[t]
+        if clip_norm is not None:
+            g *= clip_coefficient(np.sqrt((g * g).sum(axis=1, keepdims=True)), clip_norm)
+        if schedule is not None:
+            kw = {**kw, "lr": lr_at(schedule, t)}
         x, state = update(x, g, state, **kw)
         path[t + 1] = x
         if t % 32 == 31 and not np.any(np.all((x >= lo) & (x <= hi), axis=1)):
@@ -275,6 +297,7 @@ def trajectory(
     noise: Any = 0.0,
     seed: int = 0,
     escape_factor: float = 10.0,
+    clip_norm: float | None = None,
     **hparams: Any,
 ) -> Trajectory:
     """Run the first-order rule ``name`` for ``steps`` steps on ``surface``.
@@ -296,9 +319,12 @@ def trajectory(
     escape_factor : float
         A row diverges once it is farther than ``escape_factor`` times the plotting box's width
         outside the box (``np.inf``: only non-finite values count).
+    clip_norm : float, optional
+        Clip each row's gradient to this norm (global-norm clipping); ``None``: no clipping.
     **hparams
         The rule's hyperparameters (``torch.optim``'s names). Any of them, ``betas``' two
         entries included, may be a 1-D array of length ``N``: a sweep, one value per row.
+        ``lr`` may also be a schedule (:mod:`optlab.schedules`), evaluated at each step.
 
     Returns
     -------
@@ -324,7 +350,9 @@ def trajectory(
         raise ValueError(f"x0 must be finite (a start, not a diverged point); got "
                          f"{start[~np.isfinite(start).all(axis=1)][0].tolist()}")
 
-    values = _split_hparams(hparams)
+    clip = check_clip_norm(clip_norm)
+    numeric, schedule = split_schedule(hparams)
+    values = _split_hparams(numeric)
     noise_v = _as_sweep("noise", noise)
     if not isinstance(noise_v, (float, np.ndarray)):
         raise ValueError(f"noise must be a number or a 1-D array; got {noise!r}")
@@ -360,11 +388,12 @@ def trajectory(
         path = None
         if n == 1 and not lengths.keys() - {"x0"}:
             try:
-                path = _run_scalar(rule, kw, surf, start[0], steps, noise_arr, box)
+                path = _run_scalar(rule, kw, surf, start[0], steps, noise_arr, box, schedule,
+                                   clip)
             except (ArithmeticError, ValueError):  # a float op that NumPy would let through
                 path = None
         if path is None:
-            path = _run_batch(rule, kw, surf, start, steps, noise_arr, box)
+            path = _run_batch(rule, kw, surf, start, steps, noise_arr, box, schedule, clip)
         losses = surf.f(path)
         xs, ys = path[..., 0], path[..., 1]
         ok = (xs >= box[0]) & (xs <= box[1]) & (ys >= box[2]) & (ys <= box[3])
@@ -384,10 +413,11 @@ def trajectory(
         diverged_at=diverged_at,
         final=path[-1].copy(),
         name=name,
-        hparams=dict(resolved),
+        hparams={**resolved, "lr": schedule} if schedule is not None else dict(resolved),
         surface=surf,
         noise=noise_v,
         seed=seed,
+        clip_norm=clip,
     )
 
 
@@ -438,6 +468,7 @@ def trajectories(
     noise: Any = 0.0,
     seed: int = 0,
     escape_factor: float = 10.0,
+    clip_norm: float | None = None,
 ) -> dict[str, Trajectory]:
     """Several optimizers from the same start(s): ``{label: Trajectory}``, in the given order.
 
@@ -448,11 +479,13 @@ def trajectories(
         {"adam, lr=0.1": {"name": "adam", "lr": 0.1}}       # a label that is not a rule name
         [("sgd", {"lr": 1e-3}), {"name": "adam", "lr": 0.05, "label": "Adam"}]
 
-    A config may also set ``noise``, ``seed`` or ``escape_factor`` for itself.
+    A config may also set ``noise``, ``seed``, ``escape_factor`` or ``clip_norm`` for itself,
+    and its ``lr`` may be a schedule (:mod:`optlab.schedules`).
     """
     out: dict[str, Trajectory] = {}
     for label, rule, cfg in _configs(names_or_configs):
-        kwargs = {"noise": noise, "seed": seed, "escape_factor": escape_factor, **cfg}
+        kwargs = {"noise": noise, "seed": seed, "escape_factor": escape_factor,
+                  "clip_norm": clip_norm, **cfg}
         out[label] = trajectory(rule, surface, x0, steps, **kwargs)
     return out
 

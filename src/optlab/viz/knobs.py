@@ -52,8 +52,9 @@ KNOB_RANGES: dict[str, tuple[Range, str]] = {
 #: The rules each knob changes (the rest ignore it).
 KNOB_RULES: dict[str, tuple[str, ...]] = {
     "lr": FIRST_ORDER,
-    "beta1": ("momentum", "nesterov", "adam", "adamw", "nadamw"),
-    "beta2": ("adam", "adamw", "nadamw"),
+    "beta1": tuple(n for n in FIRST_ORDER
+                   if n in ("momentum", "nesterov") or "betas" in get_rule(n).defaults),
+    "beta2": tuple(n for n in FIRST_ORDER if "betas" in get_rule(n).defaults),
     "eps": tuple(n for n in FIRST_ORDER if "eps" in get_rule(n).defaults),
     "noise": FIRST_ORDER,
 }

@@ -11,10 +11,10 @@ from matplotlib.colors import LinearSegmentedColormap
 
 from ..rules import FIRST_ORDER
 
-#: Saturated, distinct path colours (red, blue, orange, green, purple, magenta, brown, black):
-#: each differs from every contour colour by a CIELAB distance of 50 or more.
+#: Saturated, distinct path colours (red, blue, orange, green, purple, magenta, brown, black,
+#: navy, olive): each differs from every contour colour by a CIELAB distance of 45 or more.
 PALETTE: tuple[str, ...] = ("#d62728", "#1f6fd1", "#e67e00", "#2ca02c", "#9b30d9", "#e0218a",
-                            "#8b5a00", "#111111")
+                            "#8b5a00", "#111111", "#000080", "#556b2f")
 #: A fixed colour per optimizer, the same in every figure of the book.
 COLORS: dict[str, str] = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(FIRST_ORDER)}
 #: A fixed colour per second-order method, the same in every second-order figure (red, green,
