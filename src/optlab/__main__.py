@@ -211,8 +211,9 @@ def compare_parser() -> argparse.ArgumentParser:
             + "".join(f"  {line}\n" for line in describe_rules().splitlines())
             + "  lbfgs     L-BFGS (quasi-Newton; a closure-based optimizer)\n"),
     )
-    p.add_argument("--preset", choices=("paper", "init", "tuned", "lbfgs", "generalization"),
-                   default=None,
+    p.add_argument("--preset", default=None,
+                   choices=("paper", "init", "tuned", "lbfgs", "generalization", "batch-size",
+                            "schedules", "warmup"),
                    help="start from a preset (default: paper); the flags below override it")
     p.add_argument("--optimizers", default=None, metavar="A,B,...",
                    help=f"comma-separated names from: {', '.join(OPTIMIZERS)}")

@@ -42,6 +42,12 @@ Presets (explicit settings override them):
   (Adam, AdamW, AMSGrad, Lion), each with its own conventions (:data:`GENERALIZATION_HPARAMS`);
   batch 32; 10 epochs; 3 seeds. Run once per data set (``--dataset mnist`` and
   ``--dataset fashion-mnist``).
+* ``batch-size`` — plain SGD, lr 0.02 at batch 32, 10 epochs, 2 seeds: the base of chapter 14's
+  sweep, which reruns it with ``--batch-size B --lr sgd=...`` (the rate scaled with ``B``).
+* ``schedules`` — plain SGD, lr 0.1, batch 32, 3 epochs, 2 seeds: chapter 14 runs it with each
+  ``--schedule`` (none, step, cosine, inverse_time).
+* ``warmup`` — Adam at lr 0.03 with a cosine decay, batch 32, 3 epochs, 3 seeds: chapter 14 runs
+  it with and without ``--warmup-steps``.
 
 Any preset takes a learning-rate ``schedule`` (text such as ``"cosine"`` or
 ``"step:every=1875,gamma=0.5"``, :func:`optlab.schedules.parse_schedule`, applied to each rule's
@@ -131,6 +137,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hparams": {o: {k: v for k, v in hp.items() if k != "lr"}
                     for o, hp in GENERALIZATION_HPARAMS.items() if len(hp) > 1},
         "batch_size": 32, "epochs": 10, "seeds": [0, 1, 2]},
+    # chapter 14's batch-size sweep: one run per (--batch-size, --lr) pair, B = 32 .. 4096,
+    # the rate scaled from 0.02 at B = 32 linearly or by the square root (results/batch-size/)
+    "batch-size": {"optimizers": ["sgd"], "lr": {"*": 0.02}, "batch_size": 32, "epochs": 10,
+                   "seeds": [0, 1]},
+    # chapter 14's schedules: plain SGD at 0.1, rerun with --schedule step/cosine/inverse_time
+    "schedules": {"optimizers": ["sgd"], "lr": {"*": 0.1}, "batch_size": 32, "epochs": 3,
+                  "seeds": [0, 1]},
+    # chapter 14's warmup: Adam at 0.03 (30x its default) with cosine decay, rerun with
+    # --warmup-steps N
+    "warmup": {"optimizers": ["adam"], "lr": {"*": 0.03}, "batch_size": 32, "epochs": 3,
+               "seeds": [0, 1, 2], "schedule": "cosine"},
 }
 
 
