@@ -107,7 +107,8 @@ def test_tuned_preset_records_the_selection(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     sel = doc["selection"]
     assert sel["train_size"] + sel["val_size"] == 2048
-    assert len(sel["runs"]) == 10  # 2 optimizers x 5 learning rates
+    assert len(sel["runs"]) == 30  # 2 optimizers x 5 learning rates x 3 selection seeds
+    assert sel["seeds"] == [0, 1, 2] and sel["epochs"] == 1  # the full horizon: --epochs
     assert all("val_acc" in r["epochs"][-1] for r in sel["runs"])
     chosen = sel["chosen_lr"]
     for r in doc["runs"]:
@@ -226,6 +227,67 @@ def test_keras_conventions_are_applied_and_recorded(tmp_path):
 def test_bad_conventions_exit_2(args, fragment, capsys):
     assert _run(["compare", *SMALL, *args]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_init_preset_runs_every_seed_from_each_init(tmp_path):
+    out = tmp_path / "i"
+    rc = _run(["compare", "--preset", "init", "--dataset", "synthetic", "--epochs", "1",
+               "--seeds", "0,1", "--quiet", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["inits"] == ["pytorch", "glorot", "he"]
+    got = sorted((r["optimizer"], r["init"], r["seed"]) for r in doc["runs"])
+    assert got == sorted((o, i, s) for o in ("sgd", "adam") for i in ("pytorch", "glorot", "he")
+                         for s in (0, 1))
+    assert all(r["hparams"]["lr"] == 1e-3 for r in doc["runs"])
+    # the init changes the numbers: same optimizer and seed, three different first epochs
+    sgd0 = {r["init"]: r["epochs"][0]["train_loss"] for r in doc["runs"]
+            if r["optimizer"] == "sgd" and r["seed"] == 0}
+    assert len(set(sgd0.values())) == 3
+    assert not list(out.glob(".checkpoint-*"))
+    # resume knows the runs apart by their init: nothing is retrained
+    rc = _run(["compare", "--preset", "init", "--dataset", "synthetic", "--epochs", "1",
+               "--seeds", "0,1", "--out", str(out), "--resume"])
+    assert rc == 0
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 12
+
+
+def test_tuned_selection_averages_seeds_at_the_full_horizon_and_records_the_short_pick(
+        tmp_path):
+    from optlab import compare
+
+    cfg = compare.make_config("tuned", dataset="synthetic", optimizers=["sgd", "adam"],
+                              epochs=2, seeds=[5], select_seeds=[0, 1], short_epochs=1)
+    assert cfg.selection_epochs == 2
+    doc = compare.run_comparison(cfg, tmp_path / "t", quiet=True)
+    sel = doc["selection"]
+    assert sel["seeds"] == [0, 1] and sel["epochs"] == 2
+    assert sorted({r["seed"] for r in sel["runs"]}) == [0, 1]
+    assert all(len(r["epochs"]) == 2 for r in sel["runs"] if r["status"] == "ok")
+    for o, lr in sel["chosen_lr"].items():  # the pick is the best mean over the two seeds
+        best = max(compare.mean_val_acc(sel["runs"], o, x, [0, 1], 2) or -1
+                   for x in sel["grid"][o])
+        assert compare.mean_val_acc(sel["runs"], o, lr, [0, 1], 2) == best
+    short = sel["short_horizon"]
+    assert short["epochs"] == 1
+    assert short["chosen_lr"] == compare.pick_learning_rates(sel["runs"], sel["grid"], [0, 1], 1)
+    assert short["chosen_lr_first_seed"] == compare.pick_learning_rates(
+        sel["runs"], sel["grid"], [0], 1)
+    assert {r["seed"] for r in doc["runs"]} == {5}
+    assert all(r["hparams"]["lr"] == sel["chosen_lr"][r["optimizer"]] for r in doc["runs"])
+
+
+def test_pick_learning_rates_disqualifies_a_rate_that_diverged_on_one_seed():
+    from optlab.compare import pick_learning_rates
+
+    def run(lr, seed, acc):
+        return {"optimizer": "sgd", "seed": seed, "hparams": {"lr": lr},
+                "epochs": [{"epoch": 1, "val_acc": acc}]}
+
+    runs = [run(0.1, 0, 0.9), run(0.1, 1, 0.95), run(0.3, 0, 0.99), run(0.01, 0, 0.5),
+            run(0.01, 1, 0.6)]  # 0.3 has no seed 1 (diverged)
+    assert pick_learning_rates(runs, {"sgd": [0.01, 0.1, 0.3]}, [0, 1], 1) == {"sgd": 0.1}
+    assert pick_learning_rates(runs, {"sgd": [0.01, 0.1, 0.3]}, [0], 1) == {"sgd": 0.3}
 
 
 def test_schedule_warmup_and_clipping_are_applied_recorded_and_summarized(tmp_path):

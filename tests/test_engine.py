@@ -215,6 +215,45 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch
     assert rs[0].status == "ok" and rs[0].info["compile"] is False
 
 
+def _running_accuracy_alone(spec: ModelSpec, data: engine.PreparedData, epochs: int,
+                            batch: int) -> list[float]:
+    """A plain loop as Keras's fit scores training accuracy: each batch is scored by the
+    logits of the forward pass that trains on it (before the update), summed over the
+    epoch and divided by the examples seen."""
+    model = mlp.to_module(mlp.init_flat(spec.seed, dtype=torch.float64))
+    opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hparams)
+    g = engine.data_generator(spec.seed)
+    n_batches = data.n_train // batch
+    out = []
+    for _ in range(epochs):
+        perm = torch.randperm(data.n_train, generator=g)[: n_batches * batch]
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        hits = 0
+        for b in range(n_batches):
+            x, y = xs[b * batch:(b + 1) * batch], ys[b * batch:(b + 1) * batch]
+            opt.zero_grad()
+            logits = model(x)
+            hits += int((logits.argmax(dim=1) == y).sum())
+            torch.nn.functional.cross_entropy(logits, y).backward()
+            opt.step()
+        out.append(hits / (n_batches * batch))
+    return out
+
+
+def test_running_train_accuracy_is_keras_running_mean_over_the_epoch(small):
+    specs = [ModelSpec("sgd", {"lr": 0.05}, 3), ModelSpec("adam", {"lr": 0.003}, 3)]
+    data = engine.prepare_data(small, dtype=torch.float64)
+    results = engine.train_stack(specs, data, epochs=3, batch_size=32, compile=False,
+                                 dtype=torch.float64)
+    for spec, r in zip(specs, results, strict=True):
+        ref = _running_accuracy_alone(spec, data, 3, 32)
+        got = [e.train_acc_running for e in r.epochs]
+        assert got == pytest.approx(ref, abs=1e-12), spec
+        # the running mean scores each batch before its update: not the end-of-epoch pass
+        assert any(abs(e.train_acc_running - e.train_acc) > 1e-3 for e in r.epochs), spec
+        assert all("train_acc_running" in e.as_dict() for e in r.epochs)
+
+
 # --------------------------------------------------------------------------------------------
 # Schedules and clipping in the stack == torch.optim + lr_scheduler + clip_grad_norm_
 # --------------------------------------------------------------------------------------------

@@ -27,12 +27,29 @@ de-duplicate by): "Identifier 'THEBE_JS_URL' has already been declared" on every
 has no live kernel (``launch_buttons.thebe: false``), so Thebe's scripts, CSS and per-page
 config are dropped from every page, and inline scripts written twice are written once.
 
+**Live labs.** ``optlab.widgets.explore`` puts a hidden placeholder
+``<div class="optlab-lab" hidden data-lab="{json}">`` under each chapter's frame slider. On each
+page that has one, this extension renders the surface's contour (matplotlib, at build time:
+``optlab.landscape.contour_png``, exactly the plotting box) into ``_static/optlab-lab/``, adds its
+URL and size to the JSON, and adds ``optlab-lab.js`` / ``optlab-lab.css`` to that page only. At
+the end of the build it writes ``_static/optlab-lab/optlab-py.json``: the package's own source
+files that ``optlab.live`` imports (found from their ``import`` statements; numpy-free), which
+the page loads into Pyodide (``_vendor/pyodide``, from ``vendor_assets.sh``) when the reader
+presses "Run live". Without a vendored Pyodide the placeholders are removed (pages keep their
+frame sliders) and the build says so at INFO level; a CDN is never used for Pyodide.
+
 **CSS and search.** ``book/tools/assets/optlab.css`` (outputs and code wrap, images fit the
 column) and ``optlab-search.js`` (search snippets show math as text, not TeX source).
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import html
+import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +142,137 @@ def _drop_thebe_config(app: Sphinx, doctree: nodes.document, docname: str) -> No
             node.parent.remove(node)
 
 
+# --- live labs ----------------------------------------------------------------------------------
+
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip",
+                 "pyodide-lock.json")
+LAB_MARKER = re.compile(r'<div class="optlab-lab" hidden data-lab="([^"]*)"></div>')
+LAB_DIR = "optlab-lab"
+#: The browser's ``optlab/__init__.py``: the package's own imports numpy-backed modules.
+BROWSER_INIT = '"""optlab in the reader\'s browser: the modules optlab.live imports."""\n'
+
+
+def _pyodide_dir(app: Sphinx) -> Path | None:
+    """The vendored Pyodide core (``<static dir>/pyodide``), or None if a file is missing."""
+    for d in app.config.html_static_path:
+        folder = Path(app.srcdir) / d / "pyodide"
+        if all((folder / f).is_file() for f in PYODIDE_FILES):
+            return folder
+    return None
+
+
+def package_files(entry: str = "live") -> dict[str, str]:
+    """``{"optlab/<module>.py": source}``: module ``optlab.<entry>`` and every optlab module it
+    imports at module level, transitively (what the browser needs to import it), plus
+    :data:`BROWSER_INIT`. Read from the optlab package this build imports."""
+    import optlab
+
+    root = Path(optlab.__file__).resolve().parent
+    todo, seen = [entry], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in ast.parse((root / f"{name}.py").read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                mods = [node.module] if node.module else [a.name for a in node.names]
+                heads = [m.split(".")[0] for m in mods]
+                todo += [h for h in heads if (root / f"{h}.py").is_file()]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("optlab."):
+                todo.append(node.module.split(".")[1])
+    files = {f"optlab/{n}.py": (root / f"{n}.py").read_text(encoding="utf-8")
+             for n in sorted(seen)}
+    return {"optlab/__init__.py": BROWSER_INIT, **files}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+_CONTOURS: dict[tuple[str, str], tuple[int, int]] = {}  # (static dir, file) -> (w, h)
+
+
+def write_contour(surface: dict, static_dir: Path) -> tuple[str, int, int]:
+    """``(file name, width, height)`` of the surface's contour image, written once per surface
+    into ``static_dir/optlab-lab/`` (the file name is a hash of the surface's spec)."""
+    from optlab.landscape import contour_png
+    from optlab.live import surface_of
+
+    key = hashlib.sha1(json.dumps(surface, sort_keys=True).encode()).hexdigest()[:12]
+    name = f"contour-{key}.png"
+    path = Path(static_dir) / LAB_DIR / name
+    if (str(static_dir), name) not in _CONTOURS or not path.is_file():
+        png, width, height = contour_png(surface_of(surface))
+        _write_atomic(path, png)
+        _CONTOURS[(str(static_dir), name)] = (width, height)
+    width, height = _CONTOURS[(str(static_dir), name)]
+    return name, width, height
+
+
+def fill_labs(body: str, static_dir: Path, static_url: str, download_mb: float) -> str:
+    """``body`` with each lab placeholder completed: the contour image (written into
+    ``static_dir``, linked as ``static_url + "optlab-lab/..."``), its size, the download size."""
+
+    def fill(match: re.Match) -> str:
+        config = json.loads(html.unescape(match.group(1)))
+        name, width, height = write_contour(config["surface"], static_dir)
+        config.update(image=f"{static_url}{LAB_DIR}/{name}", width=width, height=height,
+                      downloadMB=f"{download_mb:.0f}")
+        return (f'<div class="optlab-lab" hidden data-lab="{html.escape(json.dumps(config))}">'
+                f"</div>")
+
+    return LAB_MARKER.sub(fill, body)
+
+
+def pyodide_megabytes(pyodide: Path) -> float:
+    """What a reader downloads for Pyodide's core, in MB."""
+    return sum((pyodide / f).stat().st_size for f in PYODIDE_FILES) / 1e6
+
+
+def write_package_bundle(static_dir: Path) -> Path:
+    """``static_dir/optlab-lab/optlab-py.json``: the package files the labs load into Pyodide."""
+    path = Path(static_dir) / LAB_DIR / "optlab-py.json"
+    _write_atomic(path, json.dumps({"files": package_files("live")}).encode())
+    return path
+
+
+def _labs(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Fill in (or, without Pyodide, remove) the lab placeholders of a page."""
+    body = context.get("body") or ""
+    if "optlab-lab" not in body or not LAB_MARKER.search(body):
+        return
+    pyodide = _pyodide_dir(app)
+    if pyodide is None:
+        logger.info("optlab_assets: %s: no vendored Pyodide (_vendor/pyodide); the live lab "
+                    "is left out, the frame slider stays (fix: make vendor)", pagename)
+        context["body"] = LAB_MARKER.sub("", body)
+        return
+    static_url = context["pathto"]("_static/", 1)
+    context["body"] = fill_labs(body, Path(app.outdir) / "_static", static_url,
+                                pyodide_megabytes(pyodide))
+    app.add_js_file("optlab-lab.js", priority=900)  # this page only (called in its context)
+    app.add_css_file("optlab-lab.css", priority=900)
+
+
+def _write_package_bundle(app: Sphinx, exception: Exception | None) -> None:
+    """``_static/optlab-lab/optlab-py.json``: the package files the labs load into Pyodide."""
+    if exception is not None or app.builder.format != "html" or _pyodide_dir(app) is None:
+        return
+    write_package_bundle(Path(app.outdir) / "_static")
+
+
 def setup(app: Sphinx) -> dict:
     # priority < 500: run before myst-nb and sphinx.ext.mathjax read these values
     app.connect("config-inited", _choose_assets, priority=100)
     app.connect("config-inited", _theme_options, priority=100)
     app.add_css_file("optlab.css", priority=900)  # after the themes' CSS
     app.add_js_file("optlab-search.js", priority=900)
+    app.connect("html-page-context", _labs, priority=800)  # before _page_assets reads scripts
     app.connect("html-page-context", _page_assets, priority=900)
+    app.connect("build-finished", _write_package_bundle)
     app.connect("doctree-resolved", _drop_thebe_config, priority=900)  # after sphinx-thebe's
     return {"parallel_read_safe": True, "parallel_write_safe": True}

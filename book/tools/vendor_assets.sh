@@ -10,7 +10,13 @@
 #   OUTDIR/widgets/require.js                                                      requirejs
 #   OUTDIR/widgets/require-config.js     copied from book/tools/require-config.js
 #   OUTDIR/widgets/html-manager/dist/embed-amd.js (+ its icon fonts)               html-manager
+#   OUTDIR/pyodide/pyodide.mjs (+ pyodide.asm.mjs, pyodide.asm.wasm, python_stdlib.zip,
+#                     pyodide-lock.json)                                           pyodide core
 #   OUTDIR/VENDOR_STATUS                 "ok", or "cdn-fallback: <reason>"
+#
+# Pyodide (the CPython of the chapters' "Run live" labs, ~13 MB, fetched by a reader's browser
+# only when they press "Run live") has no CDN fallback: a book must never load code from another
+# host. Without it the extension leaves the labs out and the pages keep their frame sliders.
 #
 # Only tarballs are fetched (`npm pack`, no dependency tree, ~11 MB, a few seconds). Idempotent:
 # a part already in OUTDIR is skipped. Where npm is missing or fails the script prints a warning,
@@ -23,6 +29,7 @@ OUT=${1:-_vendor}
 MATHJAX_VERSION=3.2.2            # v4 has no es5/ tree; Sphinx 7's MathJax-3 integration needs v3
 HTML_MANAGER_VERSION=1.0.15      # @jupyter-widgets/html-manager 1.x = ipywidgets 8 (widget protocol 2)
 REQUIREJS_VERSION=2.3.8
+PYODIDE_VERSION=314.0.7          # the core only (CPython + stdlib); packages would need its CDN
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 mkdir -p "$OUT"
@@ -90,6 +97,25 @@ elif tmp=$(fetch "@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION"); then
   echo "vendor_assets: @jupyter-widgets/html-manager@$HTML_MANAGER_VERSION -> $hm/dist"
 else
   failures+=("@jupyter-widgets/html-manager@$HTML_MANAGER_VERSION")
+fi
+
+# --- Pyodide core: CPython in WebAssembly for the live labs (pure Python only, offline) ---------
+py=$OUT/pyodide
+if [[ -f $py/pyodide.asm.wasm && -f $py/.version-$PYODIDE_VERSION ]]; then
+  echo "vendor_assets: pyodide@$PYODIDE_VERSION present"
+elif tmp=$(fetch "pyodide@$PYODIDE_VERSION"); then
+  rm -rf "$py" && mkdir -p "$py"
+  for f in pyodide.mjs pyodide.asm.mjs pyodide.asm.wasm python_stdlib.zip pyodide-lock.json \
+           package.json README.md; do
+    cp "$tmp/x/package/$f" "$py/"
+  done
+  touch "$py/.version-$PYODIDE_VERSION"
+  rm -rf "$tmp"
+  echo "vendor_assets: pyodide@$PYODIDE_VERSION -> $py"
+else
+  rm -rf "$py"
+  warn "no pyodide: the chapters' live labs are left out (the frame sliders stay)"
+  failures+=("pyodide@$PYODIDE_VERSION")
 fi
 
 # Our own file: always refreshed (cheap), so edits to it reach the next build.

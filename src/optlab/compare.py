@@ -37,6 +37,8 @@ from .mnist.run import (  # noqa: F401
     _to_train,
     _train_group,
     load_data,
+    mean_val_acc,
+    pick_learning_rates,
     run_comparison,
 )
 
@@ -56,4 +58,6 @@ __all__ = [
     "load_data",
     "silence_stream",
     "run_comparison",
+    "mean_val_acc",
+    "pick_learning_rates",
 ]

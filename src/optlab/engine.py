@@ -41,7 +41,13 @@ from .mnist.runtime import (  # noqa: F401
     pick_device,
     set_threads,
 )
-from .mnist.stack import _epoch_metrics, _finite, _lr_table, train_stack  # noqa: F401
+from .mnist.stack import (  # noqa: F401
+    _epoch_metrics,
+    _finite,
+    _lr_table,
+    _params_in_spec_order,
+    train_stack,
+)
 
 __all__ = [
     "ModelSpec",

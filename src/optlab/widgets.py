@@ -30,6 +30,7 @@ from .viz.knobs import (
     run_optimizers,
     split_hparams,
 )
+from .viz.lab import lab_config, lab_markup
 
 __all__ = [
     "KNOBS",
@@ -49,6 +50,8 @@ __all__ = [
     "check_sweep_values",
     "explore",
     "frame_slider",
+    "lab_config",
+    "lab_markup",
     "lr_range",
     "rule_hparams",
     "run_optimizers",

@@ -18,7 +18,7 @@ from .runtime import _warn_once
 
 def _stack_identity(ordered: Sequence[ModelSpec], epochs: int, batch_size: int,
                     n_train: int) -> str:
-    models = [[s.optimizer, jsonable(s.resolved()), s.seed]
+    models = [[s.optimizer, jsonable(s.resolved()), s.seed, s.init]
               + ([jsonable(s.controls())] if s.controls() else []) for s in ordered]
     return json.dumps({"models": models, "epochs": epochs, "batch_size": batch_size,
                        "n_train": n_train}, sort_keys=True)

@@ -79,16 +79,17 @@ def _state_tensors(state: Any) -> list[torch.Tensor]:
 def _make_step(groups: tuple[_Group, ...], batch_size: int) -> Callable[..., None]:
     """The whole training step as one function of tensors (what ``torch.compile`` sees).
 
-    ``flat`` (K, P), the rule states and ``pos`` (the batch index, a 0-d int64 tensor) are
-    updated in place: the rules are pure, so their results are written back with ``copy_``,
+    ``flat`` (K, P), the rule states, ``pos`` (the batch index, a 0-d int64 tensor) and
+    ``correct`` (the epoch's correct counts per model, ``(K,)`` int64) are updated in place:
+    the rules are pure, so their results are written back with ``copy_``,
     one write per tensor."""
     rules = [get_rule(g.rule) for g in groups]
 
-    def step(flat, states, lrs, xs, ys, pos, arange):
+    def step(flat, states, lrs, xs, ys, pos, arange, correct):
         idx = pos * batch_size + arange
         x = xs.index_select(0, idx)
         y = ys.index_select(0, idx)
-        _, grad = mlp.loss_and_grad(flat, x, y, with_loss=False)
+        _, grad = mlp.loss_and_grad(flat, x, y, with_loss=False, correct_out=correct)
         pieces = []
         for g, rule, state, lr in zip(groups, rules, states, lrs, strict=False):
             view = _scalar_views(state)

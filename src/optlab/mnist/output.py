@@ -65,8 +65,9 @@ class OutputDir:
     def release(self) -> None:
         self._lock.close()  # closing the file releases the flock
 
-    def checkpoint(self, phase: str, seed: int) -> Path:
-        return self.path / f".checkpoint-{phase}-seed{seed}.pt"
+    def checkpoint(self, phase: str, seed: int, init: str | None = None) -> Path:
+        tag = f"-{init}" if init else ""
+        return self.path / f".checkpoint-{phase}-seed{seed}{tag}.pt"
 
     def remove_checkpoints(self) -> None:
         for p in self.path.glob(".checkpoint-*.pt"):
@@ -102,6 +103,7 @@ class ResultsFile:
         self.previous: dict[str, dict[str, Any]] = {}
         self.resumed_from: str | None = None
         self.backup: Path | None = None
+        self.ablation = cfg.inits is not None
         self._dirty = False
         if not (self.json_path.exists() or self.json_path.is_symlink()):
             self.on_disk: set[str] = set()
@@ -149,9 +151,10 @@ class ResultsFile:
     def finished(self, run: dict[str, Any]) -> dict[str, Any] | None:
         return self.previous.get(run_key(run))
 
-    def checkpoint(self, phase: str, seed: int) -> Path:
-        """Where the stack of ``seed`` in ``phase`` keeps its state between epochs."""
-        return self.out.checkpoint(phase, seed)
+    def checkpoint(self, phase: str, seed: int, init: str | None = None) -> Path:
+        """Where the stack of ``seed`` (and ``init``, in an ablation over inits) in ``phase``
+        keeps its state between epochs."""
+        return self.out.checkpoint(phase, seed, init if self.ablation else None)
 
     def put(self, run: dict[str, Any], section: str = "runs") -> None:
         runs = (self.doc.setdefault("selection", {}).setdefault("runs", [])

@@ -13,6 +13,7 @@ from .records import jsonable
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
 
+
 #: L-BFGS settings of the ``lbfgs`` preset: (label, batch size or None for the full training
 #: set, optimizer hyperparameters).
 LBFGS_VARIANTS: tuple[tuple[str, int | None, dict[str, Any]], ...] = (
@@ -25,16 +26,21 @@ LBFGS_VARIANTS: tuple[tuple[str, int | None, dict[str, Any]], ...] = (
 # the same settings: after the first, tiny steepest-descent step the line search returns the
 # same point); 5 iterations per step(closure) keeps the budget granularity fine enough.
 
+
 #: The L-BFGS run of a preset other than ``lbfgs`` (``--optimizers adam,lbfgs``).
 LBFGS_DEFAULT_VARIANT: dict[str, Any] = {
     "label": "full-batch", "batch_size": None,
     "hparams": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"}}
 
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"optimizers": list(PAPER_OPTIMIZERS), "lr": {"*": 1e-3}, "batch_size": 32,
               "epochs": 10, "seeds": [0, 1, 2]},
+    "init": {"optimizers": ["sgd", "adam"], "lr": {"*": 1e-3}, "batch_size": 32,
+             "epochs": 10, "seeds": [0, 1, 2], "inits": ["pytorch", "glorot", "he"]},
     "tuned": {"optimizers": list(FIRST_ORDER), "lr": None, "batch_size": 32, "epochs": 10,
-              "seeds": [0, 1, 2], "val_size": 10_000, "select_epochs": 3},
+              "seeds": [3, 4, 5, 6, 7], "val_size": 10_000, "select_epochs": None,
+              "select_seeds": [0, 1, 2], "short_epochs": 3},
     "lbfgs": {"optimizers": ["adam", "lbfgs"], "lr": {"adam": 1e-3}, "batch_size": 32,
               "epochs": 10, "seeds": [0, 1, 2]},
 }
@@ -58,12 +64,15 @@ class CompareConfig:
     threads: int | None = None
     compile: bool | None = None  # None: automatic
     val_size: int = 0
-    select_epochs: int = 3
+    select_epochs: int | None = 3  # None: the full horizon, ``epochs``
+    select_seeds: list[int] | None = None  # None: the first of ``seeds``
+    short_epochs: int | None = None  # also record the pick this shorter horizon would make
     grid: dict[str, list[float]] | None = None
     lbfgs_variants: list[dict[str, Any]] | None = None
     synthetic_size: tuple[int, int] = (2048, 512)
     conventions: str = "pytorch"  # whose defaults fill the hyperparameters (optlab.conventions)
     init: str | None = None  # the initial weights; None: the conventions' own (INIT_FOR)
+    inits: list[str] | None = None  # an ablation: every seed once per init (overrides init)
     schedule: str | None = None  # text form (optlab.schedules.parse_schedule); None: constant
     warmup_steps: int = 0  # linear warmup over this many updates (0: none)
     clip_norm: float | None = None  # global gradient-norm clipping per model (None: none)
@@ -98,10 +107,25 @@ class CompareConfig:
         d = asdict(self)
         for k in ("device", "threads", "compile", "data_dir"):
             d.pop(k)
+        for k in ("inits", "select_seeds", "short_epochs"):  # newer settings: absent if unused
+            if d[k] is None:
+                d.pop(k)
         for k, unused in (("schedule", None), ("warmup_steps", 0), ("clip_norm", None)):
             if d[k] == unused:  # absent when unused: files written before them still resume
                 d.pop(k)
         return jsonable(d)
+
+    @property
+    def selection_epochs(self) -> int:
+        return self.epochs if self.select_epochs is None else self.select_epochs
+
+    @property
+    def selection_seeds(self) -> list[int]:
+        return list(self.select_seeds) if self.select_seeds else [self.seeds[0]]
+
+    def init_list(self) -> list[str]:
+        """The initializations to run: the ablation's, else the one init."""
+        return list(self.inits) if self.inits else [self.init or "pytorch"]
 
 
 def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
@@ -124,6 +148,18 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     cfg.init = cfg.init or INIT_FOR[cfg.conventions]
     if cfg.init not in INITS:
         raise ConfigError(f"--init: choose one of {', '.join(INITS)}; got {cfg.init!r}")
+    if cfg.inits is not None:
+        if not cfg.inits or len(set(cfg.inits)) != len(cfg.inits):
+            raise ConfigError("inits: give each initialization once")
+        for name in cfg.inits:
+            if name not in INITS:
+                raise ConfigError(f"inits: choose from {', '.join(INITS)}; got {name!r}")
+        if overrides.get("init") is not None:  # --init on the ablation preset: that init only
+            cfg.inits = None
+    if cfg.select_epochs is not None and cfg.select_epochs < 1:
+        raise ConfigError(f"--select-epochs must be >= 1; got {cfg.select_epochs}")
+    if cfg.short_epochs is not None and not 1 <= cfg.short_epochs:
+        raise ConfigError(f"short_epochs must be >= 1; got {cfg.short_epochs}")
     if cfg.conventions != "pytorch":
         for name in cfg.optimizers:
             if name != "lbfgs" and name not in CONVENTIONS[cfg.conventions]:
@@ -142,7 +178,7 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(f"--batch-size must be >= 1; got {cfg.batch_size}")
     if not cfg.seeds:
         raise ConfigError("--seeds: give at least one seed")
-    for seed in cfg.seeds:
+    for seed in cfg.seeds + list(cfg.select_seeds or []):
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
             raise ConfigError(f"--seeds: seed {seed} is out of range; a seed is an integer "
                               f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)")
@@ -248,7 +284,11 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
 
 #: Seeds are below 2**62: they (plus offsets) seed torch's 64-bit generators.
 MAX_SEED = 2**62
+
+
 FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32
+
+
 FLOAT32_MAX = 3.4028234663852886e38
 
 

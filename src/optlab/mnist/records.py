@@ -85,6 +85,9 @@ class EpochMetrics:
     val_loss: float | None = None
     val_acc: float | None = None
     eval_seconds: float | None = None
+    #: Keras's training accuracy: correct predictions in the epoch's own training steps (each
+    #: batch scored by the weights before that batch's update), over the examples seen.
+    train_acc_running: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,6 +109,7 @@ class RunResult:
             "optimizer": self.spec.optimizer,
             "hparams": jsonable(self.spec.resolved()),
             "seed": self.spec.seed,
+            "init": self.spec.init,
             **jsonable(self.spec.controls()),
             "status": self.status,
             "epochs": [e.as_dict() for e in self.epochs],

@@ -30,7 +30,12 @@ What :func:`train_stack` does, in the order a step does it:
   if compilation fails it warns once and runs eagerly.
 * **Metrics.** After each epoch, all K models are evaluated in one batched, chunked forward pass
   on the training set (or its training part when a validation split is carved off), the
-  validation split if any, and the test set. A model whose loss is not finite is marked
+  validation split if any, and the test set. Beside that full-pass ``train_acc``, each epoch
+  records ``train_acc_running``: the share of the epoch's training examples that the model
+  classified correctly *in the step that trained on them* (before that step's update), which is
+  the running mean over the epoch's minibatches that Keras's ``fit`` reports as ``accuracy``.
+  The step adds each model's correct count to a ``(K,)`` tensor; it is read once per epoch.
+  A model whose loss is not finite is marked
   ``diverged`` and frozen (its metrics stop; the others go on).
 
 :func:`optlab.mnist.lbfgs_runner.train_lbfgs` runs L-BFGS (not elementwise: it needs dot
@@ -102,6 +107,7 @@ def train_stack(
     on_epoch: Callable[[list[RunResult], int], None] | None = None,
     progress: Any = None,
     checkpoint: str | os.PathLike | None = None,
+    on_params: Callable[[int, torch.Tensor, list[Any]], None] | None = None,
 ) -> list[RunResult]:
     """Train the models ``specs`` (all with the same seed) side by side for ``epochs`` epochs.
 
@@ -115,6 +121,12 @@ def train_stack(
     epochs (:func:`checkpoint_epoch`), training continues after its epoch, to the same numbers
     as an uninterrupted run (bit for bit on the CPU); otherwise it is overwritten. The caller
     removes it when the stack is done.
+
+    ``on_params(epoch, params, states)``: a look at the models between epochs, called with
+    epoch 0 before training and then after every epoch's metrics: ``params`` is a ``(K, P)``
+    copy in the order of ``specs``, ``states[i]`` the rule state of ``specs[i]`` (its tensors
+    that row's ``(P,)`` slices, its step counter a 0-d tensor). For measurements such as the
+    Hessian's top eigenvalue along training (:mod:`optlab.curvature`); it must not write them.
     """
     if not specs:
         return []
@@ -165,13 +177,14 @@ def train_stack(
     xs = torch.empty_like(data.x_train[: n_batches * batch_size])
     ys = torch.empty_like(data.y_train[: n_batches * batch_size])
     pos = torch.zeros((), dtype=torch.int64, device=device)
+    correct = torch.zeros(k, dtype=torch.int64, device=device)
     arange = torch.arange(batch_size, device=device)
     mode = compile_mode_for(device, compile, k * n_batches * epochs)
     if mode == "reduce-overhead":  # CUDA graphs: every mutated input must keep its address
         from torch import _dynamo
 
         state_ts = [x for st in states for x in _state_tensors(st)]
-        for t in [flat, pos, xs, ys, arange, *lrs, *state_ts]:
+        for t in [flat, pos, correct, xs, ys, arange, *lrs, *state_ts]:
             _dynamo.mark_static_address(t)
     step_key = (groups_t, batch_size, k, str(dtype), device.type)
     stepper = _Stepper(groups_t, batch_size, mode, step_key)
@@ -188,6 +201,8 @@ def train_stack(
         saved = _read_checkpoint(checkpoint, identity)
         if saved is not None:
             start = _restore(saved, flat, states, g, results, alive) + 1
+    if on_params is not None and start == 1:
+        on_params(0, *_params_in_spec_order(flat, states, groups_t, order))
     for epoch in range(start, epochs + 1):
         if not any(alive):
             break
@@ -196,6 +211,7 @@ def train_stack(
         torch.index_select(data.x_train, 0, perm, out=xs)
         torch.index_select(data.y_train, 0, perm, out=ys)
         pos.zero_()
+        correct.zero_()
         compile_s = 0.0
         for b in range(n_batches):
             step_index = (epoch - 1) * n_batches + b  # updates applied so far
@@ -203,10 +219,10 @@ def train_stack(
                 if table is not None:
                     lr.copy_(table[step_index])
             if b == 0 and epoch == start:
-                stepper(flat, states, lrs, xs, ys, pos, arange)
+                stepper(flat, states, lrs, xs, ys, pos, arange, correct)
                 compile_s = stepper.compile_seconds or 0.0
             else:
-                stepper(flat, states, lrs, xs, ys, pos, arange)
+                stepper(flat, states, lrs, xs, ys, pos, arange, correct)
             if progress is not None and (b + 1) % 64 == 0:
                 progress.update(64)
         _sync(device)
@@ -214,6 +230,8 @@ def train_stack(
         if progress is not None:
             progress.update(n_batches % 64)
         metrics = _epoch_metrics(flat, data, epoch, seconds)
+        for m, running in zip(metrics, (correct.double() / n_used).cpu().tolist(), strict=True):
+            m.train_acc_running = running
         for m_idx, (r, m) in enumerate(zip(results, metrics, strict=False)):
             if not alive[m_idx]:
                 continue
@@ -238,10 +256,28 @@ def train_stack(
             _write_checkpoint(checkpoint, identity, epoch, flat, states, g, results, alive)
         if on_epoch is not None:
             on_epoch(results, epoch)
+        if on_params is not None:
+            on_params(epoch, *_params_in_spec_order(flat, states, groups_t, order))
     inverse = [0] * k
     for pos_i, orig in enumerate(order):
         inverse[orig] = pos_i
     return [results[inverse[i]] for i in range(k)]
+
+
+def _params_in_spec_order(flat: torch.Tensor, states: list[Any], groups: tuple[_Group, ...],
+                          order: list[int]) -> tuple[torch.Tensor, list[Any]]:
+    """The stack's parameters (a copy) and per-model rule states, in the callers' order."""
+    rows: list[Any] = [None] * len(order)
+    for g, st in zip(groups, states, strict=True):
+        for row in range(g.start, g.stop):
+            rows[row] = type(st)(*(t[row - g.start] if t.dim() == 2 else t.reshape(())
+                                   for t in st))
+    params = torch.empty_like(flat)
+    by_spec: list[Any] = [None] * len(order)
+    for pos_i, orig in enumerate(order):
+        params[orig] = flat[pos_i]
+        by_spec[orig] = rows[pos_i]
+    return params, by_spec
 
 
 def _lr_table(specs: Sequence[ModelSpec], steps: int, dtype: torch.dtype,

@@ -42,6 +42,7 @@ from .knobs import (
     run_optimizers,
     split_hparams,
 )
+from .lab import lab_config, lab_markup
 from .landscape import LandscapeFigure
 from .style import COLORS
 
@@ -105,6 +106,8 @@ def explore(
     *,
     seed: int = 0,
     mode: str | None = None,
+    lab: bool = True,
+    edit: str | None = None,
     **hparams: Any,
 ) -> Any:
     """Optimizer paths on a toy surface, to play with: ONE call in a chapter.
@@ -125,6 +128,13 @@ def explore(
         Seed of the gradient noise (with ``noise=``).
     mode : ``"live"``, ``"book"`` or None
         None: ``"book"`` when :func:`build_mode` (``OPTLAB_BOOK_BUILD=1``), else ``"live"``.
+    lab : bool
+        Book only: put a "Run live" lab under the frame slider (:mod:`optlab.viz.lab`): the
+        same setup recomputed in the reader's browser by the package's own rules (Pyodide),
+        with η, each rule's hyperparameters, the steps and the start (a click) to change, and
+        an editor for the rule's code. Without gradient noise (``noise`` is not used there).
+    edit : str, optional
+        The rule whose code the lab's editor starts from (default: the last optimizer).
     **hparams
         Knob values (``lr=3e-3``, ``beta1=0.9``, ``beta2=0.999``, ``eps=1e-8``,
         ``noise=0.5``) and other hyperparameters (``weight_decay=1e-2``); see the module doc.
@@ -152,7 +162,12 @@ def explore(
     if values is not None:
         check_sweep_values(sweep, values)
     if mode == "book":
-        return sweep_animation(surface, names, sweep, values, steps, x0, seed=seed, **hparams)
+        out = sweep_animation(surface, names, sweep, values, steps, x0, seed=seed, **hparams)
+        if lab:
+            knobs, extra = split_hparams(hparams)
+            config = lab_config(surface, names, knobs, extra, steps=steps, x0=x0, edit=edit)
+            out.data += lab_markup(config)
+        return out
     return Dashboard(surface, names, steps, x0, seed=seed, **hparams)
 
 

@@ -195,6 +195,38 @@ def draw_contour(
     return artists
 
 
+def contour_png(surface: str | Surface, width: int = 560, *,
+                levels: int = 20) -> tuple[bytes, int, int]:
+    """The contour of ``surface`` alone, as ``(png, width, height)`` in pixels.
+
+    The picture is exactly the plotting box ``surface.bounds`` (no axes, ticks or margins):
+    pixel ``(0, 0)`` is the corner ``(xmin, ymax)`` and ``(width, height)`` is ``(xmax, ymin)``,
+    so a page can draw paths over it in data coordinates (the book's live labs do, in SVG).
+    The height follows the box's aspect ratio, kept within half to twice the width.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    surf = get_surface(surface)
+    sx, sy = surf.span
+    height = int(round(width * min(2.0, max(0.5, sy / sx))))
+    dpi = 100
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    draw_contour(ax, surf, levels=levels)
+    ax.set_aspect("auto")
+    ax.set_axis_off()
+    canvas.draw()
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    img = Image.fromarray(rgb).quantize(64, method=Image.Quantize.FASTOCTREE)  # palette PNG
+    buf = io.BytesIO()
+    img.save(buf, format="png", optimize=True)
+    return buf.getvalue(), width, height
+
+
 @dataclass
 class RunArtists:
     """The artists of one labelled run: its path, loss curve and divergence marks."""
@@ -523,6 +555,7 @@ __all__ = [
     "LandscapeFigure",
     "Run",
     "RunArtists",
+    "contour_png",
     "draw_contour",
     "exit_point",
     "f_star",
