@@ -229,6 +229,37 @@ def test_bad_conventions_exit_2(args, fragment, capsys):
     assert fragment in capsys.readouterr().err
 
 
+def test_generalization_preset_gives_each_rule_its_own_conventions(tmp_path):
+    """--preset generalization: Lion's rate 10x below AdamW's and its decay 10x above (the same
+    lr x weight_decay), recorded in every run's hparams; a subset of the rules keeps the preset's
+    settings for the rules chosen."""
+    out = tmp_path / "g"
+    args = ["compare", "--preset", "generalization", "--dataset", "synthetic", "--epochs", "1",
+            "--seeds", "1", "--no-compile", "--quiet", "--out", str(out)]
+    assert _run(args) == 0
+    doc = json.loads((out / "results.json").read_text())
+    hp = {r["optimizer"]: r["hparams"] for r in doc["runs"]}
+    assert list(hp) == ["momentum", "adam", "adamw", "amsgrad", "lion"]
+    assert hp["lion"]["lr"] * 10 == pytest.approx(hp["adamw"]["lr"])
+    assert hp["lion"]["weight_decay"] == pytest.approx(10 * hp["adamw"]["weight_decay"])
+    assert hp["adam"]["weight_decay"] == 0.0 and hp["momentum"]["momentum"] == 0.9
+    assert doc["config"]["hparams"] == {"adamw": {"weight_decay": 0.1},
+                                        "lion": {"weight_decay": 1.0}}
+    sub = tmp_path / "s"
+    assert _run([*args[:-1], str(sub), "--optimizers", "adam,lion"]) == 0
+    doc = json.loads((sub / "results.json").read_text())
+    assert {r["optimizer"]: r["hparams"]["weight_decay"] for r in doc["runs"]} == {
+        "adam": 0.0, "lion": 1.0}
+    assert doc["config"]["lr"] == {"adam": 1e-3, "lion": 1e-4}
+
+
+def test_results_of_presets_without_own_hparams_still_resume(tmp_path):
+    from optlab import compare
+
+    cfg = compare.make_config("paper", dataset="synthetic")
+    assert "hparams" not in cfg.experiment()  # the config of files written before it existed
+
+
 def test_init_preset_runs_every_seed_from_each_init(tmp_path):
     out = tmp_path / "i"
     rc = _run(["compare", "--preset", "init", "--dataset", "synthetic", "--epochs", "1",

@@ -13,6 +13,7 @@ from .mnist.output import OutputDir, ResultsFile, _free_backup_name  # noqa: F40
 from .mnist.presets import (  # noqa: F401
     FLOAT32_MAX,
     FLOAT32_TINY,
+    GENERALIZATION_HPARAMS,
     LBFGS_DEFAULT_VARIANT,
     LBFGS_VARIANTS,
     MAX_SEED,
@@ -47,6 +48,7 @@ __all__ = [
     "LBFGS_VARIANTS",
     "LBFGS_DEFAULT_VARIANT",
     "PRESETS",
+    "GENERALIZATION_HPARAMS",
     "MAX_SEED",
     "ConfigError",
     "CompareConfig",

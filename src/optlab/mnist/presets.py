@@ -33,6 +33,21 @@ LBFGS_DEFAULT_VARIANT: dict[str, Any] = {
     "hparams": {"lr": 1.0, "max_iter": 5, "line_search_fn": "strong_wolfe"}}
 
 
+#: Hyperparameters of the ``generalization`` preset, each rule with its own conventions:
+#: momentum at the rate chosen for it in ``results/tuned`` (MNIST, 3-epoch grid); Adam, AdamW
+#: and AMSGrad at ``torch.optim``'s default rate; AdamW with decoupled decay 0.1 (a decay that
+#: acts within 10 epochs: ``lr * weight_decay`` = 1e-4 per step); Lion with Chen et al.'s
+#: convention, a rate 10x smaller and a decay 10x larger than AdamW's (the same
+#: ``lr * weight_decay``).
+GENERALIZATION_HPARAMS: dict[str, dict[str, Any]] = {
+    "momentum": {"lr": 1e-2},
+    "adam": {"lr": 1e-3},
+    "adamw": {"lr": 1e-3, "weight_decay": 0.1},
+    "amsgrad": {"lr": 1e-3},
+    "lion": {"lr": 1e-4, "weight_decay": 1.0},
+}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"optimizers": list(PAPER_OPTIMIZERS), "lr": {"*": 1e-3}, "batch_size": 32,
               "epochs": 10, "seeds": [0, 1, 2]},
@@ -43,6 +58,12 @@ PRESETS: dict[str, dict[str, Any]] = {
               "select_seeds": [0, 1, 2], "short_epochs": 3},
     "lbfgs": {"optimizers": ["adam", "lbfgs"], "lr": {"adam": 1e-3}, "batch_size": 32,
               "epochs": 10, "seeds": [0, 1, 2]},
+    "generalization": {
+        "optimizers": list(GENERALIZATION_HPARAMS),
+        "lr": {o: hp["lr"] for o, hp in GENERALIZATION_HPARAMS.items()},
+        "hparams": {o: {k: v for k, v in hp.items() if k != "lr"}
+                    for o, hp in GENERALIZATION_HPARAMS.items() if len(hp) > 1},
+        "batch_size": 32, "epochs": 10, "seeds": [0, 1, 2]},
 }
 
 
@@ -72,6 +93,8 @@ class CompareConfig:
     synthetic_size: tuple[int, int] = (2048, 512)
     conventions: str = "pytorch"  # whose defaults fill the hyperparameters (optlab.conventions)
     init: str | None = None  # the initial weights; None: the conventions' own (INIT_FOR)
+    # per optimizer, hyperparameters other than lr that differ from the conventions' defaults
+    hparams: dict[str, dict[str, Any]] | None = None
     inits: list[str] | None = None  # an ablation: every seed once per init (overrides init)
     schedule: str | None = None  # text form (optlab.schedules.parse_schedule); None: constant
     warmup_steps: int = 0  # linear warmup over this many updates (0: none)
@@ -92,10 +115,13 @@ class CompareConfig:
         return epochs * (n_train // self.batch_size)
 
     def hparams_for(self, name: str, lr: float | None) -> dict[str, Any]:
-        """The hyperparameters ``name`` trains with: the conventions' defaults, then ``lr``."""
+        """The hyperparameters ``name`` trains with: the conventions' defaults, then the
+        preset's own for ``name`` (``hparams``), then ``lr``."""
         from ..conventions import hparams_for
 
-        return hparams_for(name, self.conventions, **({"lr": lr} if lr is not None else {}))
+        own = dict((self.hparams or {}).get(name, {}))
+        return hparams_for(name, self.conventions, **own,
+                           **({"lr": lr} if lr is not None else {}))
 
     def lr_for(self, name: str) -> float | None:
         if not self.lr:
@@ -107,6 +133,8 @@ class CompareConfig:
         d = asdict(self)
         for k in ("device", "threads", "compile", "data_dir"):
             d.pop(k)
+        if d["hparams"] is None:  # files written before presets had their own hparams
+            d.pop("hparams")
         for k in ("inits", "select_seeds", "short_epochs"):  # newer settings: absent if unused
             if d[k] is None:
                 d.pop(k)
@@ -137,6 +165,11 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     base: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
                             for k, v in PRESETS[preset].items()}
     base.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("optimizers") is not None:  # the preset's settings for rules not chosen go
+        chosen = set(base["optimizers"])
+        for key in ("lr", "hparams"):
+            if overrides.get(key) is None and isinstance(base.get(key), dict):
+                base[key] = {k: v for k, v in base[key].items() if k == "*" or k in chosen}
     cfg = CompareConfig(preset=preset, **base)
     from ..conventions import CONVENTIONS, INIT_FOR
     from ..mlp import INITS
@@ -206,11 +239,16 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError("--lr with --preset tuned: the tuned preset picks every learning rate "
                           "from its grid, so --lr would not be used; drop --lr, or use --preset "
                           "paper to fix the rates")
+    for name in cfg.hparams or {}:
+        if name not in cfg.optimizers:
+            raise ConfigError(f"hparams for {name}: {name} is not among --optimizers "
+                              f"({','.join(cfg.optimizers)})")
     for name in cfg.optimizers:  # the core's own validation of every hyperparameter
         if name != "lbfgs":
             lr = cfg.lr_for(name)
+            own = (cfg.hparams or {}).get(name, {})
             try:
-                resolve_hparams(name, **({"lr": lr} if lr is not None else {}))
+                resolve_hparams(name, **own, **({"lr": lr} if lr is not None else {}))
             except ValueError as e:
                 raise ConfigError(str(e)) from None
     if cfg.dataset not in ("mnist", "fashion-mnist", "synthetic"):

@@ -38,6 +38,10 @@ Presets (explicit settings override them):
   short-horizon bias is on record.
 * ``lbfgs`` — L-BFGS (full batch, and large batches) against Adam (batch 32, lr 0.001) at equal
   budgets of example-gradients and of training time (both recorded in ``"budgets"``).
+* ``generalization`` — held-out accuracy of SGD with momentum against the adaptive rules
+  (Adam, AdamW, AMSGrad, Lion), each with its own conventions (:data:`GENERALIZATION_HPARAMS`);
+  batch 32; 10 epochs; 3 seeds. Run once per data set (``--dataset mnist`` and
+  ``--dataset fashion-mnist``).
 
 Any preset takes a learning-rate ``schedule`` (text such as ``"cosine"`` or
 ``"step:every=1875,gamma=0.5"``, :func:`optlab.schedules.parse_schedule`, applied to each rule's
