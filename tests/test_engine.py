@@ -77,18 +77,20 @@ def _alone(spec: ModelSpec, data: engine.PreparedData, steps: int, batch: int,
 def _stack_params(specs, data, epochs, batch, dtype, compile=False):
     """Train the stack and return its final parameters, in the order of ``specs``."""
     captured = {}
-    orig = engine._epoch_metrics
+    from optlab.mnist import stack
+
+    orig = stack._epoch_metrics
 
     def spy(flat, data_, epoch, seconds):
         captured["flat"] = flat.detach().clone()
         return orig(flat, data_, epoch, seconds)
 
-    engine._epoch_metrics = spy
+    stack._epoch_metrics = spy
     try:
         results = engine.train_stack(specs, data, epochs=epochs, batch_size=batch,
                                      compile=compile, dtype=dtype)
     finally:
-        engine._epoch_metrics = orig
+        stack._epoch_metrics = orig
     order = engine._order_by_group(specs)
     flat = captured["flat"]
     return results, {order[i]: flat[i] for i in range(len(specs))}
