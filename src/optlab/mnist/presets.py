@@ -63,7 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": {o: hp["lr"] for o, hp in GENERALIZATION_HPARAMS.items()},
         "hparams": {o: {k: v for k, v in hp.items() if k != "lr"}
                     for o, hp in GENERALIZATION_HPARAMS.items() if len(hp) > 1},
-        "batch_size": 32, "epochs": 10, "seeds": [0, 1, 2]},    # chapter 14's batch-size sweep: one run per (--batch-size, --lr) pair, B = 32 .. 4096,
+        "batch_size": 32, "epochs": 10, "seeds": [0, 1, 2]},
+    # chapter 14's batch-size sweep: one run per (--batch-size, --lr) pair, B = 32 .. 4096,
     # the rate scaled from 0.02 at B = 32 linearly or by the square root (results/batch-size/)
     "batch-size": {"optimizers": ["sgd"], "lr": {"*": 0.02}, "batch_size": 32, "epochs": 10,
                    "seeds": [0, 1]},
