@@ -19,7 +19,8 @@ from optlab.paths import ENV_VAR, ResultsNotFound, results_file
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ("paper", "tuned", "lbfgs")
 # chapters that read results/, and the call that marks their loading cell
-READERS = ("11-lbfgs.ipynb", "12-mnist.ipynb", "13-choosing.ipynb")
+READERS = ("11-lbfgs.ipynb", "12-mnist.ipynb", "13-choosing.ipynb", "14-schedules.ipynb",
+           "15-adam-fails.ipynb")
 MARK = "results_file("
 
 

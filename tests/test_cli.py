@@ -107,7 +107,8 @@ def test_tuned_preset_records_the_selection(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     sel = doc["selection"]
     assert sel["train_size"] + sel["val_size"] == 2048
-    assert len(sel["runs"]) == 10  # 2 optimizers x 5 learning rates
+    assert len(sel["runs"]) == 30  # 2 optimizers x 5 learning rates x 3 selection seeds
+    assert sel["seeds"] == [0, 1, 2] and sel["epochs"] == 1  # the full horizon: --epochs
     assert all("val_acc" in r["epochs"][-1] for r in sel["runs"])
     chosen = sel["chosen_lr"]
     for r in doc["runs"]:
@@ -228,6 +229,127 @@ def test_bad_conventions_exit_2(args, fragment, capsys):
     assert fragment in capsys.readouterr().err
 
 
+def test_generalization_preset_gives_each_rule_its_own_conventions(tmp_path):
+    """--preset generalization: Lion's rate 10x below AdamW's and its decay 10x above (the same
+    lr x weight_decay), recorded in every run's hparams; a subset of the rules keeps the preset's
+    settings for the rules chosen."""
+    out = tmp_path / "g"
+    args = ["compare", "--preset", "generalization", "--dataset", "synthetic", "--epochs", "1",
+            "--seeds", "1", "--no-compile", "--quiet", "--out", str(out)]
+    assert _run(args) == 0
+    doc = json.loads((out / "results.json").read_text())
+    hp = {r["optimizer"]: r["hparams"] for r in doc["runs"]}
+    assert list(hp) == ["momentum", "adam", "adamw", "amsgrad", "lion"]
+    assert hp["lion"]["lr"] * 10 == pytest.approx(hp["adamw"]["lr"])
+    assert hp["lion"]["weight_decay"] == pytest.approx(10 * hp["adamw"]["weight_decay"])
+    assert hp["adam"]["weight_decay"] == 0.0 and hp["momentum"]["momentum"] == 0.9
+    assert doc["config"]["hparams"] == {"adamw": {"weight_decay": 0.1},
+                                        "lion": {"weight_decay": 1.0}}
+    sub = tmp_path / "s"
+    assert _run([*args[:-1], str(sub), "--optimizers", "adam,lion"]) == 0
+    doc = json.loads((sub / "results.json").read_text())
+    assert {r["optimizer"]: r["hparams"]["weight_decay"] for r in doc["runs"]} == {
+        "adam": 0.0, "lion": 1.0}
+    assert doc["config"]["lr"] == {"adam": 1e-3, "lion": 1e-4}
+
+
+def test_results_of_presets_without_own_hparams_still_resume(tmp_path):
+    from optlab import compare
+
+    cfg = compare.make_config("paper", dataset="synthetic")
+    assert "hparams" not in cfg.experiment()  # the config of files written before it existed
+
+
+def test_init_preset_runs_every_seed_from_each_init(tmp_path):
+    out = tmp_path / "i"
+    rc = _run(["compare", "--preset", "init", "--dataset", "synthetic", "--epochs", "1",
+               "--seeds", "0,1", "--quiet", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["inits"] == ["pytorch", "glorot", "he"]
+    got = sorted((r["optimizer"], r["init"], r["seed"]) for r in doc["runs"])
+    assert got == sorted((o, i, s) for o in ("sgd", "adam") for i in ("pytorch", "glorot", "he")
+                         for s in (0, 1))
+    assert all(r["hparams"]["lr"] == 1e-3 for r in doc["runs"])
+    # the init changes the numbers: same optimizer and seed, three different first epochs
+    sgd0 = {r["init"]: r["epochs"][0]["train_loss"] for r in doc["runs"]
+            if r["optimizer"] == "sgd" and r["seed"] == 0}
+    assert len(set(sgd0.values())) == 3
+    assert not list(out.glob(".checkpoint-*"))
+    # resume knows the runs apart by their init: nothing is retrained
+    rc = _run(["compare", "--preset", "init", "--dataset", "synthetic", "--epochs", "1",
+               "--seeds", "0,1", "--out", str(out), "--resume"])
+    assert rc == 0
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 12
+
+
+def test_tuned_selection_averages_seeds_at_the_full_horizon_and_records_the_short_pick(
+        tmp_path):
+    from optlab import compare
+
+    cfg = compare.make_config("tuned", dataset="synthetic", optimizers=["sgd", "adam"],
+                              epochs=2, seeds=[5], select_seeds=[0, 1], short_epochs=1)
+    assert cfg.selection_epochs == 2
+    doc = compare.run_comparison(cfg, tmp_path / "t", quiet=True)
+    sel = doc["selection"]
+    assert sel["seeds"] == [0, 1] and sel["epochs"] == 2
+    assert sorted({r["seed"] for r in sel["runs"]}) == [0, 1]
+    assert all(len(r["epochs"]) == 2 for r in sel["runs"] if r["status"] == "ok")
+    for o, lr in sel["chosen_lr"].items():  # the pick is the best mean over the two seeds
+        best = max(compare.mean_val_acc(sel["runs"], o, x, [0, 1], 2) or -1
+                   for x in sel["grid"][o])
+        assert compare.mean_val_acc(sel["runs"], o, lr, [0, 1], 2) == best
+    short = sel["short_horizon"]
+    assert short["epochs"] == 1
+    assert short["chosen_lr"] == compare.pick_learning_rates(sel["runs"], sel["grid"], [0, 1], 1)
+    assert short["chosen_lr_first_seed"] == compare.pick_learning_rates(
+        sel["runs"], sel["grid"], [0], 1)
+    assert {r["seed"] for r in doc["runs"]} == {5}
+    assert all(r["hparams"]["lr"] == sel["chosen_lr"][r["optimizer"]] for r in doc["runs"])
+
+
+def test_pick_learning_rates_disqualifies_a_rate_that_diverged_on_one_seed():
+    from optlab.compare import pick_learning_rates
+
+    def run(lr, seed, acc):
+        return {"optimizer": "sgd", "seed": seed, "hparams": {"lr": lr},
+                "epochs": [{"epoch": 1, "val_acc": acc}]}
+
+    runs = [run(0.1, 0, 0.9), run(0.1, 1, 0.95), run(0.3, 0, 0.99), run(0.01, 0, 0.5),
+            run(0.01, 1, 0.6)]  # 0.3 has no seed 1 (diverged)
+    assert pick_learning_rates(runs, {"sgd": [0.01, 0.1, 0.3]}, [0, 1], 1) == {"sgd": 0.1}
+    assert pick_learning_rates(runs, {"sgd": [0.01, 0.1, 0.3]}, [0], 1) == {"sgd": 0.3}
+
+
+def test_schedule_warmup_and_clipping_are_applied_recorded_and_summarized(tmp_path):
+    from optlab.summary import summarize
+
+    args = ["compare", *SMALL, "--seeds", "0,", "--no-compile", "--optimizers", "sgd,adam"]
+    plain, controlled = tmp_path / "plain", tmp_path / "controlled"
+    assert _run([*args, "--out", str(plain)]) == 0
+    assert _run([*args, "--out", str(controlled), "--schedule", "cosine:lr_min=1e-5",
+                 "--warmup-steps", "20", "--clip-norm", "0.5"]) == 0
+    doc = json.loads((controlled / "results.json").read_text())
+    cfg = doc["config"]
+    assert (cfg["schedule"], cfg["warmup_steps"], cfg["clip_norm"]) == (
+        "cosine:lr_min=1e-5", 20, 0.5)
+    steps = 2 * (2048 // 32)  # epochs x batches: the default total of a cosine
+    by_name = {r["optimizer"]: r for r in doc["runs"]}
+    for name, r in by_name.items():
+        assert r["clip_norm"] == 0.5
+        assert r["schedule"] == {"name": "linear_warmup", "steps": 20, "schedule": {
+            "name": "cosine", "lr": r["hparams"]["lr"], "total": steps, "lr_min": 1e-5}}, name
+    old = {r["optimizer"]: r for r in json.loads((plain / "results.json").read_text())["runs"]}
+    for name in ("sgd", "adam"):
+        assert "schedule" not in old[name] and "clip_norm" not in old[name]
+        assert old[name]["epochs"][-1]["train_loss"] != by_name[name]["epochs"][-1]["train_loss"]
+    text = summarize([str(controlled)])
+    assert ("**Training controls**: learning-rate schedule: cosine (total 128, lr_min 1e-05) "
+            "after a linear warmup of 20 updates") in text
+    assert "gradients clipped to global norm 0.5 per model" in text
+    assert "Training controls" not in summarize([str(plain)])
+
+
 def _accuracies(doc):
     return [(r["optimizer"], r["seed"], [(e["train_loss"], e["train_acc"], e["test_acc"])
                                          for e in r["epochs"]]) for r in doc["runs"]]
@@ -262,32 +384,3 @@ def test_jobs_2_gives_the_runs_of_jobs_1_and_an_interrupt_keeps_finished_stacks(
 def test_jobs_must_be_positive(tmp_path, capsys):
     assert _run(["compare", *SMALL, "--jobs", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--jobs must be an integer >= 1" in capsys.readouterr().err
-
-
-def test_schedule_warmup_and_clipping_are_applied_recorded_and_summarized(tmp_path):
-    from optlab.summary import summarize
-
-    args = ["compare", *SMALL, "--seeds", "0,", "--no-compile", "--optimizers", "sgd,adam"]
-    plain, controlled = tmp_path / "plain", tmp_path / "controlled"
-    assert _run([*args, "--out", str(plain)]) == 0
-    assert _run([*args, "--out", str(controlled), "--schedule", "cosine:lr_min=1e-5",
-                 "--warmup-steps", "20", "--clip-norm", "0.5"]) == 0
-    doc = json.loads((controlled / "results.json").read_text())
-    cfg = doc["config"]
-    assert (cfg["schedule"], cfg["warmup_steps"], cfg["clip_norm"]) == (
-        "cosine:lr_min=1e-5", 20, 0.5)
-    steps = 2 * (2048 // 32)  # epochs x batches: the default total of a cosine
-    by_name = {r["optimizer"]: r for r in doc["runs"]}
-    for name, r in by_name.items():
-        assert r["clip_norm"] == 0.5
-        assert r["schedule"] == {"name": "linear_warmup", "steps": 20, "schedule": {
-            "name": "cosine", "lr": r["hparams"]["lr"], "total": steps, "lr_min": 1e-5}}, name
-    old = {r["optimizer"]: r for r in json.loads((plain / "results.json").read_text())["runs"]}
-    for name in ("sgd", "adam"):
-        assert "schedule" not in old[name] and "clip_norm" not in old[name]
-        assert old[name]["epochs"][-1]["train_loss"] != by_name[name]["epochs"][-1]["train_loss"]
-    text = summarize([str(controlled)])
-    assert ("**Training controls**: learning-rate schedule: cosine (total 128, lr_min 1e-05) "
-            "after a linear warmup of 20 updates") in text
-    assert "gradients clipped to global norm 0.5 per model" in text
-    assert "Training controls" not in summarize([str(plain)])

@@ -256,7 +256,7 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(compare, "load_data", lambda cfg: pytest.fail("data loaded"))
+    monkeypatch.setattr("optlab.mnist.run.load_data", lambda cfg: pytest.fail("data loaded"))
     rc = _run(["compare", *SMALL, "--epochs", "1", *args] + (
         [] if "--out" in args else ["--out", str(tmp_path / "o")]))
     assert rc == 2

@@ -63,3 +63,71 @@ def test_inits_have_their_documented_scales():
         assert (b1.abs().max().item() == 0) == (init != "pytorch")
     with pytest.raises(ValueError, match="init must be one of"):
         mlp.init_flat(0, init="xavier")
+
+
+def test_preconditioned_top_eigenvalue_is_that_of_DH():
+    flat, x, y = _tiny_problem(2)
+    H = _dense_hessian(flat, x, y)
+    d = torch.rand(flat.numel(), dtype=torch.float64,
+                   generator=torch.Generator().manual_seed(5)) * 10 + 0.1
+    exact = torch.linalg.eigvals(torch.diag(d) @ H).real.max().item()
+    est = top_hessian_eigenvalue(flat, x, y, sizes=TINY, max_iter=5000, tol=1e-13,
+                                 precondition=d)
+    assert est.value == pytest.approx(exact, rel=1e-6)
+    plain = torch.linalg.eigvalsh(H).max().item()
+    assert abs(exact - plain) > 0.1 * plain  # the preconditioning changed the answer
+
+
+def test_power_iteration_from_a_given_start():
+    flat, x, y = _tiny_problem(0)
+    exact = torch.linalg.eigvalsh(_dense_hessian(flat, x, y)).max().item()
+    first = top_hessian_eigenvalue(flat, x, y, sizes=TINY, max_iter=3000, tol=1e-13)
+    again = top_hessian_eigenvalue(flat, x, y, sizes=TINY, max_iter=3000, tol=1e-13,
+                                   start=first.vector)
+    assert again.value == pytest.approx(exact, rel=1e-6)
+    assert again.iterations < first.iterations  # it starts at the answer
+    with pytest.raises(ValueError, match="start must be"):
+        power_iteration(lambda v: v, 3, start=torch.zeros(3))
+
+
+def test_adam_preconditioner_gives_torch_adams_step():
+    from optlab.curvature import adam_preconditioner
+    from optlab.rules import AdamState
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(50, dtype=torch.float64, generator=g, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=0.01)
+    for _ in range(4):
+        opt.zero_grad()
+        (w**4).sum().backward()
+        before = w.detach().clone()
+        opt.step()
+    st = opt.state[w]
+    state = AdamState(step=st["step"], m=st["exp_avg"], v=st["exp_avg_sq"])
+    m_hat = st["exp_avg"] / (1 - 0.9**4)
+    step = 0.01 * m_hat * adam_preconditioner(state)
+    torch.testing.assert_close(before - w.detach(), step, rtol=1e-10, atol=1e-14)
+
+
+def test_curvature_along_training_measures_the_trained_networks():
+    from optlab import engine
+    from optlab.curvature import adam_stability_limit, curvature_along_training
+    from optlab.data import synthetic_dataset
+
+    data = engine.prepare_data(synthetic_dataset(n_train=256, n_test=64, seed=1))
+    points, runs = curvature_along_training(
+        data, seed=3, init="glorot", optimizers=["sgd", "adam"], lr=0.01, epochs=2, at=[0, 2],
+        n_images=128, max_iter=200, tol=1e-6, compile=False)
+    assert sorted((p["optimizer"], p["epoch"]) for p in points) == [
+        ("adam", 0), ("adam", 2), ("sgd", 0), ("sgd", 2)]
+    at0 = [p for p in points if p["epoch"] == 0]
+    direct = top_hessian_eigenvalue(mlp.init_flat(3, init="glorot"), data.x_train[:128],
+                                    data.y_train[:128], max_iter=200, tol=1e-6)
+    for p in at0:  # the initial network, the same for both optimizers
+        assert p["top_eigenvalue"] == pytest.approx(direct.value, rel=1e-3)
+    late = {p["optimizer"]: p for p in points if p["epoch"] == 2}
+    assert late["sgd"]["top_eigenvalue"] != late["adam"]["top_eigenvalue"]
+    assert late["adam"]["adam_limit"] == pytest.approx(adam_stability_limit(0.9)) == 38
+    assert 0 < late["adam"]["effective_lr_q10"] <= late["adam"]["effective_lr_median"]
+    assert "preconditioned_top_eigenvalue" not in late["sgd"]
+    assert [len(r["epochs"]) for r in runs] == [2, 2]

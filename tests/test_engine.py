@@ -77,18 +77,20 @@ def _alone(spec: ModelSpec, data: engine.PreparedData, steps: int, batch: int,
 def _stack_params(specs, data, epochs, batch, dtype, compile=False):
     """Train the stack and return its final parameters, in the order of ``specs``."""
     captured = {}
-    orig = engine._epoch_metrics
+    from optlab.mnist import stack
+
+    orig = stack._epoch_metrics
 
     def spy(flat, data_, epoch, seconds):
         captured["flat"] = flat.detach().clone()
         return orig(flat, data_, epoch, seconds)
 
-    engine._epoch_metrics = spy
+    stack._epoch_metrics = spy
     try:
         results = engine.train_stack(specs, data, epochs=epochs, batch_size=batch,
                                      compile=compile, dtype=dtype)
     finally:
-        engine._epoch_metrics = orig
+        stack._epoch_metrics = orig
     order = engine._order_by_group(specs)
     flat = captured["flat"]
     return results, {order[i]: flat[i] for i in range(len(specs))}
@@ -198,14 +200,16 @@ def test_device_choice():
 
 
 def test_thread_rule_follows_the_measurements(monkeypatch):
-    monkeypatch.setattr(engine, "_cores", lambda: 16)
+    from optlab.mnist import runtime
+
+    monkeypatch.setattr(runtime, "_cores", lambda: 16)
     assert engine.default_threads(7, False, load=0.0) == 1  # eager: 1 thread, steadier
     assert engine.default_threads(2, True, load=0.0) == 1  # small compiled stacks: no gain
     assert engine.default_threads(4, True, load=0.0) == 2  # K=4 compiled gains from 2 threads
     assert engine.default_threads(28, True, load=0.0) == 8  # batch-32 GEMMs split no further
     assert engine.default_threads(28, True, jobs=4, load=0.0) == 4  # cores shared by the jobs
     assert engine.default_threads(28, True, load=12.0) == 4  # only the idle cores
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "_cores", lambda: 2)
     assert engine.default_threads(28, True, load=0.0) == 2
     assert engine.default_threads(28, True, jobs=2, load=0.0) == 1
     # busy (measured: 2 threads 15-20x slower per step at load 10 on 2 cores)
@@ -255,6 +259,45 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch
     with pytest.warns(RuntimeWarning, match="running eagerly"):
         rs = engine.train_stack([ModelSpec("adam", {}, 0)], data, epochs=1, compile=True)
     assert rs[0].status == "ok" and rs[0].info["compile"] is False
+
+
+def _running_accuracy_alone(spec: ModelSpec, data: engine.PreparedData, epochs: int,
+                            batch: int) -> list[float]:
+    """A plain loop as Keras's fit scores training accuracy: each batch is scored by the
+    logits of the forward pass that trains on it (before the update), summed over the
+    epoch and divided by the examples seen."""
+    model = mlp.to_module(mlp.init_flat(spec.seed, dtype=torch.float64))
+    opt = make_optimizer(spec.optimizer, model.parameters(), **spec.hparams)
+    g = engine.data_generator(spec.seed)
+    n_batches = data.n_train // batch
+    out = []
+    for _ in range(epochs):
+        perm = torch.randperm(data.n_train, generator=g)[: n_batches * batch]
+        xs, ys = data.x_train[perm], data.y_train[perm]
+        hits = 0
+        for b in range(n_batches):
+            x, y = xs[b * batch:(b + 1) * batch], ys[b * batch:(b + 1) * batch]
+            opt.zero_grad()
+            logits = model(x)
+            hits += int((logits.argmax(dim=1) == y).sum())
+            torch.nn.functional.cross_entropy(logits, y).backward()
+            opt.step()
+        out.append(hits / (n_batches * batch))
+    return out
+
+
+def test_running_train_accuracy_is_keras_running_mean_over_the_epoch(small):
+    specs = [ModelSpec("sgd", {"lr": 0.05}, 3), ModelSpec("adam", {"lr": 0.003}, 3)]
+    data = engine.prepare_data(small, dtype=torch.float64)
+    results = engine.train_stack(specs, data, epochs=3, batch_size=32, compile=False,
+                                 dtype=torch.float64)
+    for spec, r in zip(specs, results, strict=True):
+        ref = _running_accuracy_alone(spec, data, 3, 32)
+        got = [e.train_acc_running for e in r.epochs]
+        assert got == pytest.approx(ref, abs=1e-12), spec
+        # the running mean scores each batch before its update: not the end-of-epoch pass
+        assert any(abs(e.train_acc_running - e.train_acc) > 1e-3 for e in r.epochs), spec
+        assert all("train_acc_running" in e.as_dict() for e in r.epochs)
 
 
 # --------------------------------------------------------------------------------------------

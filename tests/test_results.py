@@ -292,7 +292,8 @@ def test_compare_means_takes_values_other_than_the_last_epoch():
 def test_the_committed_summary_is_generated_from_the_committed_files(monkeypatch):
     from optlab.summary import summarize
 
-    names = ["results/paper", "results/paper-keras", "results/tuned", "results/lbfgs"]
+    names = ["results/paper", "results/paper-keras", "results/tuned", "results/lbfgs",
+             "results/init", "results/tuned-full"]
     committed = (REPO / "results" / "SUMMARY.md").read_text()
     if not all((REPO / n / "results.json").is_file() for n in names):
         pytest.skip("a committed results file is missing")

@@ -209,3 +209,43 @@ def test_clip_coefficient_floats_arrays_tensors():
     for bad in (0, -1.0, float("inf"), True, "1"):
         with pytest.raises(ValueError, match="clip_norm must be"):
             check_clip_norm(bad)
+
+
+def test_radam_rectification_is_torch_radams_step():
+    """With a constant gradient, m_hat = v_hat = 1, so torch's RAdam moves by lr * r_t once
+    rho_t > 5 and by lr (its un-adapted momentum step) before."""
+    from optlab.schedules import radam_rectification
+
+    lr, beta2, n = 0.01, 0.99, 40
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.RAdam([w], lr=lr, betas=(0.9, beta2), eps=0.0)
+    moves = []
+    for _ in range(n):
+        before = w.detach().clone()
+        w.grad = torch.ones_like(w)
+        opt.step()
+        moves.append(float(before - w.detach()) / lr)
+    for t in range(1, n + 1):
+        rho, r = radam_rectification(t, beta2)
+        assert moves[t - 1] == pytest.approx(r if rho > 5 else 1.0, rel=1e-9), t
+    rho_1, r_1 = radam_rectification(1, beta2)
+    assert rho_1 == pytest.approx(1.0) and r_1 == 0  # one sample: no variance estimate yet
+    rho_big, r_big = radam_rectification(10**6, beta2)
+    assert rho_big == pytest.approx(2 / (1 - beta2) - 1) and r_big == pytest.approx(1.0)
+
+
+def test_radam_rectification_on_arrays_and_bad_input():
+    import numpy as np
+
+    from optlab.schedules import radam_rectification
+
+    t = np.arange(1, 2001)
+    rho, r = radam_rectification(t)
+    assert np.all(np.diff(rho) > 0) and np.all((r >= 0) & (r < 1))
+    assert np.all(np.diff(r[rho > 5]) > 0)  # the rectification only grows towards 1
+    scalar = [radam_rectification(int(k))[1] for k in (3, 10, 100, 1000)]
+    assert np.allclose(scalar, r[[2, 9, 99, 999]])
+    with pytest.raises(ValueError, match="beta2"):
+        radam_rectification(3, beta2=1.0)
+    with pytest.raises(ValueError, match="from 1"):
+        radam_rectification(0)

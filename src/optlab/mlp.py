@@ -116,10 +116,15 @@ def forward(flat: torch.Tensor, x: torch.Tensor,
 
 
 def loss_and_grad(
-    flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, with_loss: bool = True
+    flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, with_loss: bool = True,
+    correct_out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Per-model mean cross-entropy ``(K,)`` and its gradient ``(K, P)`` (same layout as
-    ``flat``), by a hand-written backward pass. ``x``: ``(B, 784)``, ``y``: ``(B,)`` int64."""
+    ``flat``), by a hand-written backward pass. ``x``: ``(B, 784)``, ``y``: ``(B,)`` int64.
+
+    ``correct_out``: an int64 tensor ``(K,)`` to which each model's number of correct
+    predictions on this batch is added in place (the logits of this forward pass, i.e. before
+    the update: what Keras's ``fit`` averages into its training accuracy); no host sync."""
     ps = unflatten(flat)
     n_layers = len(ps) // 2
     batch = x.shape[0]
@@ -131,6 +136,8 @@ def loss_and_grad(
             h = torch.relu(h)
             acts.append(h)
     logits = h  # (K, B, C)
+    if correct_out is not None:
+        correct_out.add_((logits.argmax(dim=-1) == y).sum(dim=1))
     logp = torch.log_softmax(logits, dim=-1)
     loss = None
     if with_loss:

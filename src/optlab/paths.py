@@ -40,17 +40,20 @@ def _candidates() -> list[Path]:
     return list(dict.fromkeys(out))  # in order, without repeats
 
 
-def results_file(preset: str) -> Path:
-    """The path of ``<results>/<preset>/results.json``; :class:`ResultsNotFound` if no searched
-    folder has it (see the module docstring for the search order)."""
+def results_file(preset: str, filename: str = "results.json") -> Path:
+    """The path of ``<results>/<preset>/<filename>`` (``results.json``, or e.g. the
+    ``curvature.json`` of ``python -m optlab curvature``); :class:`ResultsNotFound` if no
+    searched folder has it (see the module docstring for the search order)."""
     candidates = _candidates()
     for folder in candidates:
-        path = folder / preset / "results.json"
+        path = folder / preset / filename
         if path.is_file():
             return path
     where = ", ".join(str(c) for c in candidates)
+    command = (f"python -m optlab curvature --out results/{preset}"
+               if filename == "curvature.json" else
+               f"python -m optlab compare --preset {preset} --out results/{preset}")
     raise ResultsNotFound(
-        f"{preset}/results.json not found (looked in {where}): set {ENV_VAR} to a folder holding "
-        f"{preset}/results.json, or write it with `python -m optlab compare --preset {preset} "
-        f"--out results/{preset}`"
+        f"{preset}/{filename} not found (looked in {where}): set {ENV_VAR} to a folder holding "
+        f"{preset}/{filename}, or write it with `{command}`"
     )

@@ -23,7 +23,8 @@ import numpy as np
 from .results import ResultsDoc
 from .results import load_results as read_results
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds")
+METRICS = ("train_loss", "train_acc", "train_acc_running", "val_loss", "val_acc", "test_loss",
+           "test_acc", "seconds")
 
 
 @dataclass
@@ -39,10 +40,12 @@ class Curve:
     seeds: list[int]
     diverged_seeds: list[int] = field(default_factory=list)
     unfinished_seeds: list[int] = field(default_factory=list)
+    init: str | None = None  # the initial weights, in an ablation over them
 
     @property
     def label(self) -> str:
-        name = self.optimizer + (f" {self.variant}" if self.variant else "")
+        name = (self.optimizer + (f" {self.variant}" if self.variant else "")
+                + (f" {self.init} init" if self.init else ""))
         n_all = len(self.seeds) + len(self.diverged_seeds) + len(self.unfinished_seeds)
         notes = [f"{len(s)}/{n_all} {what}" for s, what in (
             (self.diverged_seeds, "diverged"), (self.unfinished_seeds, "unfinished")) if s]
@@ -113,7 +116,7 @@ def load_results(path: str | os.PathLike | dict[str, Any] | ResultsDoc,
         curves.append(Curve(setting.optimizer, setting.lr, setting.variant, epochs, values,
                             [r.seed for r in ok],
                             [r.seed for r in rs if r.outcome == "diverged"],
-                            [r.seed for r in rs if r.outcome == "unfinished"]))
+                            [r.seed for r in rs if r.outcome == "unfinished"], setting.init))
     return Results(curves, dict(doc.provenance), dict(doc.config),
                    dict(doc.selection) if doc.selection is not None else None,
                    dict(doc.raw), doc)

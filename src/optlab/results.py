@@ -85,15 +85,16 @@ FINISHED = ("ok", "diverged")
 STATUSES = (*FINISHED, "running")
 
 #: The per-epoch values that the readers compute with: numbers or null.
-NUMBERS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-           "seconds", "grad_evals", "examples", "epochs_of_gradients")
+NUMBERS = ("epoch", "train_loss", "train_acc", "train_acc_running", "val_loss", "val_acc",
+           "test_loss", "test_acc", "seconds", "grad_evals", "examples", "epochs_of_gradients")
 #: The metrics whose non-finite value marks a run as diverged.
 DIVERGENCE_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 #: How :func:`run_record`'s JSON writes ±inf (JSON has no infinity).
 JSON_INF = 1e308
 
 CSV_COLUMNS = ("phase", "variant", "optimizer", "lr", "seed", "status", "epoch", "train_loss",
-               "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds",
+               "train_acc", "train_acc_running", "val_loss", "val_acc", "test_loss",
+               "test_acc", "seconds",
                "grad_evals", "examples", "epochs_of_gradients", "budget")
 
 _FOREIGN = ("it is likely from an interrupted or foreign run: move it away (or give another "
@@ -127,8 +128,11 @@ def run_record(result: Any, phase: str, threads: int, variant: str | None = None
 
 
 def run_key(run: Mapping[str, Any]) -> str:
-    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed."""
+    """Identity of a run for ``--resume``: phase, variant, optimizer, hyperparameters, seed,
+    and its initialization when recorded (files written before runs recorded it have none)."""
     ident = {k: run.get(k) for k in ("phase", "variant", "optimizer", "hparams", "seed")}
+    if run.get("init") is not None:
+        ident["init"] = run["init"]
     return json.dumps(ident, sort_keys=True)
 
 
@@ -340,15 +344,18 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class Setting:
-    """What the seeds of one comparison row share: optimizer, variant, learning rate."""
+    """What the seeds of one comparison row share: optimizer, variant, learning rate, and the
+    initial weights in an ablation over them (``init``; ``None`` otherwise)."""
 
     optimizer: str
     variant: str | None = None
     lr: float | None = None
+    init: str | None = None
 
     @property
     def label(self) -> str:
-        return self.optimizer + (f" {self.variant}" if self.variant else "")
+        return (self.optimizer + (f" {self.variant}" if self.variant else "")
+                + (f" {self.init} init" if self.init else ""))
 
 
 @dataclass(frozen=True)
@@ -364,14 +371,18 @@ class RunRecord:
     variant: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # threads, compile_seconds, schedule...
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    ablation_init: str | None = None  # the run's init when the file compares inits
 
     @classmethod
-    def from_dict(cls, r: Mapping[str, Any]) -> RunRecord:
+    def from_dict(cls, r: Mapping[str, Any], *, init_ablation: bool = False) -> RunRecord:
+        """``init_ablation``: the file compares initializations (``config.inits``), so a run's
+        ``init`` is part of its :class:`Setting`."""
         known = ("optimizer", "hparams", "seed", "status", "epochs", "phase", "variant")
         return cls(optimizer=r["optimizer"], hparams=dict(r["hparams"]), seed=r["seed"],
                    status=r["status"], epochs=tuple(EpochRecord.from_dict(e) for e in r["epochs"]),
                    phase=r.get("phase") or "final", variant=r.get("variant"),
-                   extra={k: v for k, v in r.items() if k not in known}, raw=r)
+                   extra={k: v for k, v in r.items() if k not in known}, raw=r,
+                   ablation_init=r.get("init") if init_ablation else None)
 
     @property
     def lr(self) -> float | None:
@@ -379,7 +390,7 @@ class RunRecord:
 
     @property
     def setting(self) -> Setting:
-        return Setting(self.optimizer, self.variant, self.lr)
+        return Setting(self.optimizer, self.variant, self.lr, self.ablation_init)
 
     @property
     def key(self) -> str:
@@ -472,9 +483,10 @@ def parse_results(doc: Any, source: str = "results.json") -> ResultsDoc:
         return doc
     d = check_results_doc(doc, source)
     sel = d.get("selection")
+    ablation = bool((d.get("config") or {}).get("inits"))
     return ResultsDoc(
         config=d.get("config") or {}, provenance=d.get("provenance") or {},
-        runs=tuple(RunRecord.from_dict(r) for r in d["runs"]),
+        runs=tuple(RunRecord.from_dict(r, init_ablation=ablation) for r in d["runs"]),
         selection_runs=tuple(RunRecord.from_dict(r) for r in (sel or {}).get("runs", [])),
         selection=sel, budgets=d.get("budgets"),
         schema_version=d.get("schema_version", 1), source=source, raw=d)

@@ -34,7 +34,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 __all__ = ["SCHEDULES", "Schedule", "constant", "cosine", "inverse_time", "linear_warmup",
-           "lr_at", "parse_schedule", "split_schedule", "step"]
+           "lr_at", "parse_schedule", "radam_rectification", "split_schedule", "step"]
 
 
 def _is_tensor(x: Any) -> bool:
@@ -167,6 +167,30 @@ class linear_warmup(Schedule):  # noqa: N801
     @property
     def base_lr(self) -> float:
         return self.schedule.base_lr
+
+
+def radam_rectification(t: Any, beta2: float = 0.999, threshold: float = 5.0) -> tuple[Any, Any]:
+    r"""RAdam's :math:`\rho_t` and rectification :math:`r_t` (Liu et al. 2020, Algorithm 2) at
+    step ``t = 1, 2, ...`` (an int or an array of them):
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1, \quad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t}, \quad
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\,\rho_\infty}
+                          {(\rho_\infty-4)(\rho_\infty-2)\,\rho_t}}.
+
+    :math:`\rho_t` is the length of the simple average that :math:`v_t` approximates; while it
+    is at most ``threshold`` RAdam takes an un-adapted momentum step and ``r_t`` is returned as
+    0. ``threshold=5`` is ``torch.optim.RAdam``'s; the paper's Algorithm 2 uses 4."""
+    if not 0 < beta2 < 1:
+        raise ValueError(f"radam_rectification: beta2 must be in (0, 1); got {beta2!r}")
+    if not (_is_tensor(t) or hasattr(t, "__array__")) and (isinstance(t, bool) or t < 1):
+        raise ValueError(f"radam_rectification: t counts steps from 1; got {t!r}")
+    rho_inf = 2 / (1 - beta2) - 1
+    rho = rho_inf - 2 * t * beta2**t / (1 - beta2**t)
+    ratio = (rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)
+    r = abs(ratio) ** 0.5 * (rho > threshold)
+    return rho, r
 
 
 SCHEDULES: dict[str, type[Schedule]] = {

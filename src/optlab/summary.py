@@ -210,7 +210,7 @@ def runs_table(doc: dict[str, Any] | ResultsDoc) -> str:
 
 
 def _setting_of(c: Curve) -> Setting:
-    return Setting(c.optimizer, c.variant, c.lr)
+    return Setting(c.optimizer, c.variant, c.lr, c.init)
 
 
 def _range(values: np.ndarray) -> str:
@@ -271,27 +271,42 @@ def selection_section(doc: dict[str, Any]) -> str:
         lines.append(f"chosen lr (val acc after {epochs} epochs): " + ", ".join(marks))
     else:
         lines.append("chosen lr: not recorded yet (the grid search is unfinished)")
+    short = sel.get("short_horizon") or {}
+    if short.get("chosen_lr"):
+        lines.append(f"the pick after {short.get('epochs', '?')} epochs of the same runs "
+                     "(short horizon): " + ", ".join(
+                         f"{o}={lr:g}" for o, lr in short["chosen_lr"].items())
+                     + "; by the first selection seed alone: " + ", ".join(
+                         f"{o}={lr:g}" for o, lr in (short.get("chosen_lr_first_seed")
+                                                     or {}).items()))
     lines.append("")
     lines.append(f"Validation grid: train on {sel.get('train_size', '?')} images, validate on "
-                 f"the last {sel.get('val_size', '?')} of the training set, seed "
-                 f"{sel.get('seed', '?')}, {epochs} epochs; val acc at each lr, the chosen one "
-                 "in bold.")
+                 f"the last {sel.get('val_size', '?')} of the training set, seed(s) "
+                 f"{', '.join(map(str, sel.get('seeds') or [sel.get('seed', '?')]))}, "
+                 f"{epochs} epochs; val acc at each lr (mean over the finished selection seeds), "
+                 "the chosen one in bold.")
     lines.append("")
-    by_point = {(r.optimizer, r.lr): r for r in parse_results(doc).selection_runs}
+    by_point: dict[tuple[str, float | None], list[Any]] = {}
+    for r in parse_results(doc).selection_runs:
+        by_point.setdefault((r.optimizer, r.lr), []).append(r)
     rows = []
     for o, g in grid.items():
         cells = []
         for lr in g:
-            r = by_point.get((o, lr))
-            if r is None:
+            rs = by_point.get((o, lr), [])
+            ok = [r for r in rs if r.outcome == "finished" and r.epochs]
+            vals = [r.final("val_acc") for r in ok]
+            if not rs:
                 val = "not run"
-            elif r.outcome == "diverged":
+            elif any(r.outcome == "diverged" for r in rs):
                 val = "diverged"
-            elif r.outcome == "unfinished" or not r.epochs:
+            elif not ok:
                 val = "unfinished"
-            else:
-                v = r.final("val_acc")
-                val = NO_VALUE if v is None else _acc(v)
+            elif any(v is None for v in vals):
+                val = NO_VALUE
+            else:  # the mean over the finished selection seeds
+                val = _acc(sum(vals) / len(vals)) + (
+                    f" ({len(ok)}/{len(rs)} seeds)" if len(ok) < len(rs) else "")
             cell = f"{lr:g}: {val}"
             cells.append(f"**{cell}**" if chosen.get(o) == lr else cell)
         rows.append([o, " · ".join(cells)])
@@ -436,7 +451,9 @@ def summarize_doc(doc: dict[str, Any] | ResultsDoc, source: str = "results.json"
     prov = doc.get("provenance") or {}
     preset = cfg.get("preset") or "comparison"
     if cfg.get("conventions"):  # files written before conventions existed used PyTorch's
-        preset += f", {cfg['conventions']} conventions, {cfg.get('init')} init"
+        preset += (f", {cfg['conventions']} conventions, " + (
+            f"inits {', '.join(cfg['inits'])}" if cfg.get("inits") else
+            f"{cfg.get('init')} init"))
     parts = [f"## {preset} (`{source}`)", "", provenance_line(prov), ""]
     controls = controls_line(doc)
     if controls:
