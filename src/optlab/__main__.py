@@ -608,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         return _say_stopped(argv, isinstance(e, Terminated))
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _say_stopped(argv: list[str], terminated: bool) -> int:
