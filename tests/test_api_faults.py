@@ -180,3 +180,32 @@ def test_make_optimizer_refuses_a_rate_that_is_zero_in_the_parameters_dtype():
     p64.grad = torch.full_like(p64, 2.0**60)
     opt.step()
     assert bool((p64.detach() < 0).all())  # it moved
+
+
+@pytest.mark.parametrize("overrides, param", [
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"seeds": [1, 1]}, "seeds"),
+    ({"lr": {"*": -1.0}}, "lr"),
+    ({"warmup_steps": -1}, "warmup_steps"),
+])
+def test_library_config_errors_name_the_parameter_not_a_flag(overrides, param):
+    """The library speaks of make_config's parameters; only the CLI turns them into flags."""
+    from optlab import compare
+
+    with pytest.raises(compare.ConfigError) as err:
+        compare.make_config("paper", dataset="synthetic", **overrides)
+    msg = str(err.value)
+    assert err.value.param == param and msg.startswith(param) and "--" not in msg, msg
+
+
+def test_the_cli_words_a_library_error_with_flags():
+    from optlab.__main__ import compare_parser, in_flags
+    from optlab.compare import ConfigError
+
+    err = ConfigError("x holds other runs; give another out=..., or add "
+                                     "force=True to start over", param=None)
+    assert in_flags(err, compare_parser()) == ("x holds other runs; give another --out ..., "
+                                               "or add --force to start over")
+    err = ConfigError("batch_size must be >= 1; got 0", param="batch_size")
+    assert in_flags(err, compare_parser()) == "--batch-size must be >= 1; got 0"

@@ -286,7 +286,8 @@ def test_repeated_lr_for_different_optimizers_merges(tmp_path):
 def test_out_that_is_a_file_or_under_a_file_is_one_line(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
-    for out, fragment in ((f, "is a file, not a directory"), (f / "sub", "cannot use --out")):
+    for out, fragment in ((f, "is a file, not a directory"),
+                          (f / "sub", f"--out {f / 'sub'}: cannot use it")):
         rc = _run(["compare", *SMALL, "--epochs", "1", "--out", str(out)])
         assert rc == 2 and fragment in _one_line_error(capsys)
 

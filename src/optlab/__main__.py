@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -87,6 +88,30 @@ class _OneLineParser(argparse.ArgumentParser):
 def _fail(msg: str) -> NoReturn:
     print(msg, file=sys.stderr)
     raise SystemExit(2)
+
+
+def in_flags(error: Exception, parser: argparse.ArgumentParser) -> str:
+    """A library error's one line in the CLI's words: the library names parameters
+    (``epochs must be >= 1``, ``add force=True``, ``give another out=...``); the CLI names their
+    flags (``--epochs must be >= 1``, ``add --force``, ``give another --out ...``). The
+    parameter to blame (the error's ``param``) leads the line; the parser's own table maps each
+    parameter (an argparse ``dest``) to its flag."""
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions  # noqa: SLF001
+             if a.option_strings and a.dest != "help"}
+    flags.setdefault("compile", "--no-compile")
+    text = str(error)
+    param = getattr(error, "param", None)
+    if param in flags and re.match(rf"{re.escape(param)}\b(?!=)", text):
+        text = flags[param] + text[len(param):]
+
+    def flag(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        if value == "True":
+            return flags[name]
+        return f"{flags[name]} {value.strip(chr(39))}"
+
+    names = "|".join(sorted(map(re.escape, flags), key=len, reverse=True))
+    return re.sub(rf"(?<![\w.:-])({names})=(True\b|'[^']*'|\.\.\.)", flag, text)
 
 
 def _parse_lr(text: str) -> dict[str, float]:
@@ -286,7 +311,8 @@ def compare_parser() -> argparse.ArgumentParser:
 
 
 def main_compare(argv: list[str]) -> int:
-    args = compare_parser().parse_args(argv)
+    parser = compare_parser()
+    args = parser.parse_args(argv)
     if args.resume and args.force:
         _fail("python -m optlab compare: error: --resume keeps the results in --out and "
               "--force replaces them; give one of the two")
@@ -318,7 +344,7 @@ def main_compare(argv: list[str]) -> int:
         cfg = compare.make_config(args.preset, **overrides)
         engine.pick_device(cfg.device)  # fail fast, before loading data
     except (compare.ConfigError, engine.DeviceError) as e:
-        _fail(f"python -m optlab compare: error: {e}")
+        _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     from .data import DataError
 
     results_json = Path(args.out).expanduser() / "results.json"
@@ -326,7 +352,7 @@ def main_compare(argv: list[str]) -> int:
         doc = compare.run_comparison(cfg, args.out, resume=args.resume, quiet=args.quiet,
                                      force=args.force)
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
-        _fail(f"python -m optlab compare: error: {e}")
+        _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     except KeyboardInterrupt as e:
         _say_interrupted(e, results_json)
         return 143 if isinstance(e, Terminated) else 130
@@ -462,7 +488,8 @@ def curvature_parser() -> argparse.ArgumentParser:
 
 
 def main_curvature(argv: list[str]) -> int:
-    args = curvature_parser().parse_args(argv)
+    parser = curvature_parser()
+    args = parser.parse_args(argv)
     from . import compare, engine
     from .atomic import write_text_atomically
     from .curvature import curvature_along_training
@@ -505,7 +532,7 @@ def main_curvature(argv: list[str]) -> int:
                                   synthetic_size=(2048, 512))
         dataset = compare.load_data(cfg)
     except (compare.ConfigError, DataError) as e:
-        _fail(f"{where} {e}")
+        _fail(f"{where} {in_flags(e, parser)}")
     device = engine.pick_device("cpu")
     data = engine.prepare_data(dataset, device=device)
     images = min(args.images, data.n_train)

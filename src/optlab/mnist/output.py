@@ -26,22 +26,24 @@ class OutputDir:
     def __init__(self, path: str | os.PathLike):
         text = os.fspath(path)
         if not text.strip():
-            raise ConfigError("--out is empty; give a directory, e.g. --out runs/compare")
+            raise ConfigError("out is empty; give a directory, e.g. out='runs/compare'",
+                              param="out")
         self.path = Path(text).expanduser()
-        what = f"--out {self.path}"
+        what = f"out {self.path}"
         if self.path.is_symlink() and not self.path.exists():
             raise ConfigError(f"{what} is a link to {os.readlink(self.path)}, which does not "
-                              "exist (or the link loops); give a directory, or fix the link")
+                              "exist (or the link loops); give a directory, or fix the link",
+                              param="out")
         if self.path.exists() and not self.path.is_dir():
             raise ConfigError(f"{what} is a file, not a directory; give a directory (it is "
-                              "created if missing)")
+                              "created if missing)", param="out")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.path / ".lock", "a+", encoding="utf-8")  # noqa: SIM115
         except OSError as e:
-            raise ConfigError(f"cannot use {what}: {e.strerror or e}"
+            raise ConfigError(f"{what}: cannot use it: {e.strerror or e}"
                               f"{f' ({e.filename})' if e.filename else ''}; give a "
-                              "writable directory") from None
+                              "writable directory", param="out") from None
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no lock
@@ -53,7 +55,7 @@ class OutputDir:
             pid = self._lock.read().strip() or "unknown"
             self._lock.close()
             raise ConfigError(f"{what} is in use by another compare run (PID {pid}); wait for "
-                              "it to finish, or give another --out") from None
+                              "it to finish, or give another out=...", param="out") from None
         self._lock.seek(0)
         self._lock.truncate()
         self._lock.write(f"{os.getpid()}\n")
@@ -130,13 +132,13 @@ class ResultsFile:
                           if exp.get(k) != old.get("config", {}).get(k))
             raise ConfigError(
                 f"{self.json_path} holds results of another configuration (differs in: "
-                f"{', '.join(diff)}); give another --out, or add --force to start over (the "
+                f"{', '.join(diff)}); give another out=..., or add force=True to start over (the "
                 "old file is kept as results.json.bak)")
         if not resume:
             if done:
                 raise ConfigError(
                     f"{self.json_path} already holds {len(done)} finished run(s) of this "
-                    "configuration; add --resume to complete it, or --force to start over "
+                    "configuration; add resume=True to complete it, or force=True to start over "
                     "(the old file is kept as results.json.bak)")
             out.remove_checkpoints()
             self.on_disk = set()

@@ -79,7 +79,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 class ConfigError(ValueError):
-    """A bad setting; the CLI prints its one-line message and exits with status 2."""
+    """A bad setting. ``param`` names it (a :func:`make_config` keyword, or ``out``) when one
+    setting is to blame, and the message then starts with that name; the CLI prints the one line
+    with the parameter's flag in its place (``epochs`` -> ``--epochs``) and exits with status 2."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass
@@ -188,73 +194,81 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     from ..rules import OPTIMIZERS
 
     if cfg.conventions not in CONVENTIONS:
-        raise ConfigError(f"--conventions: choose one of {', '.join(CONVENTIONS)}; "
-                          f"got {cfg.conventions!r}")
+        raise ConfigError(f"conventions: choose one of {', '.join(CONVENTIONS)}; "
+                          f"got {cfg.conventions!r}", param="conventions")
     cfg.init = cfg.init or INIT_FOR[cfg.conventions]
     if cfg.init not in INITS:
-        raise ConfigError(f"--init: choose one of {', '.join(INITS)}; got {cfg.init!r}")
+        raise ConfigError(f"init: choose one of {', '.join(INITS)}; got {cfg.init!r}",
+                          param="init")
     if cfg.inits is not None:
         if not cfg.inits or len(set(cfg.inits)) != len(cfg.inits):
-            raise ConfigError("inits: give each initialization once")
+            raise ConfigError("inits: give each initialization once", param="inits")
         for name in cfg.inits:
             if name not in INITS:
-                raise ConfigError(f"inits: choose from {', '.join(INITS)}; got {name!r}")
+                raise ConfigError(f"inits: choose from {', '.join(INITS)}; got {name!r}",
+                                  param="inits")
         if overrides.get("init") is not None:  # --init on the ablation preset: that init only
             cfg.inits = None
     if cfg.select_epochs is not None and cfg.select_epochs < 1:
-        raise ConfigError(f"--select-epochs must be >= 1; got {cfg.select_epochs}")
+        raise ConfigError(f"select_epochs must be >= 1; got {cfg.select_epochs}",
+                          param="select_epochs")
     if cfg.short_epochs is not None and not 1 <= cfg.short_epochs:
-        raise ConfigError(f"short_epochs must be >= 1; got {cfg.short_epochs}")
+        raise ConfigError(f"short_epochs must be >= 1; got {cfg.short_epochs}",
+                          param="short_epochs")
     if cfg.conventions != "pytorch":
         for name in cfg.optimizers:
             if name != "lbfgs" and name not in CONVENTIONS[cfg.conventions]:
-                raise ConfigError(f"--conventions {cfg.conventions}: optlab has no "
-                                  f"{cfg.conventions} form of {name}; use --conventions pytorch")
+                raise ConfigError(f"conventions {cfg.conventions}: optlab has no "
+                                  f"{cfg.conventions} form of {name}; use "
+                                  "conventions='pytorch'", param="conventions")
     if not cfg.optimizers:
-        raise ConfigError("--optimizers: give at least one optimizer")
+        raise ConfigError("optimizers: give at least one optimizer", param="optimizers")
     for name in cfg.optimizers:
         if name not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {name!r}: choose from {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"optimizers: unknown optimizer {name!r}; choose from "
+                              f"{', '.join(OPTIMIZERS)}", param="optimizers")
     if len(set(cfg.optimizers)) != len(cfg.optimizers):
-        raise ConfigError("--optimizers: each optimizer once")
+        raise ConfigError("optimizers: each optimizer once", param="optimizers")
     if cfg.epochs < 1:
-        raise ConfigError(f"--epochs must be >= 1; got {cfg.epochs}")
+        raise ConfigError(f"epochs must be >= 1; got {cfg.epochs}", param="epochs")
     if cfg.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1; got {cfg.batch_size}")
+        raise ConfigError(f"batch_size must be >= 1; got {cfg.batch_size}", param="batch_size")
     if not cfg.seeds:
-        raise ConfigError("--seeds: give at least one seed")
+        raise ConfigError("seeds: give at least one seed", param="seeds")
     for seed in cfg.seeds + list(cfg.select_seeds or []):
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
-            raise ConfigError(f"--seeds: seed {seed} is out of range; a seed is an integer "
-                              f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)")
+            raise ConfigError(f"seeds: seed {seed} is out of range; a seed is an integer "
+                              f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)",
+                              param="seeds")
     twice = sorted({s for s in cfg.seeds if cfg.seeds.count(s) > 1})
     if twice:
-        raise ConfigError(f"--seeds: seed {', '.join(map(str, twice))} given twice (it would "
-                          "train the same runs again); give each seed once")
+        raise ConfigError(f"seeds: seed {', '.join(map(str, twice))} given twice (it would "
+                          "train the same runs again); give each seed once", param="seeds")
     if cfg.lr:
         for name, v in cfg.lr.items():
             if name != "*" and name not in cfg.optimizers:
-                raise ConfigError(f"--lr {name}=...: {name} is not among --optimizers "
-                                  f"({','.join(cfg.optimizers)})")
+                raise ConfigError(f"lr {name}=...: {name} is not among the optimizers "
+                                  f"({','.join(cfg.optimizers)})", param="lr")
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ConfigError(f"--lr must be a number; got {v!r}" + (
-                    f" for {name}" if name != "*" else ""))
+                raise ConfigError(f"lr must be a number; got {v!r}" + (
+                    f" for {name}" if name != "*" else ""), param="lr")
             if not (v > 0):  # catches NaN too
-                raise ConfigError(f"--lr must be > 0; got {v:g}" + (
-                    f" for {name}" if name != "*" else ""))
+                raise ConfigError(f"lr must be > 0; got {v:g}" + (
+                    f" for {name}" if name != "*" else ""), param="lr")
             if not FLOAT32_TINY <= v <= FLOAT32_MAX:  # the parameters are float32
                 what = "0" if v < FLOAT32_TINY else "inf"
-                raise ConfigError(f"--lr {v:g}" + (f" for {name}" if name != "*" else "")
+                raise ConfigError(f"lr {v:g}" + (f" for {name}" if name != "*" else "")
                                   + f" is {what} in float32 (the parameters' type); give a "
-                                  f"rate between {FLOAT32_TINY:.3g} and {FLOAT32_MAX:.3g}")
+                                  f"rate between {FLOAT32_TINY:.3g} and {FLOAT32_MAX:.3g}",
+                                  param="lr")
     if cfg.lr and (cfg.grid is not None or cfg.preset == "tuned"):
-        raise ConfigError("--lr with --preset tuned: the tuned preset picks every learning rate "
-                          "from its grid, so --lr would not be used; drop --lr, or use --preset "
-                          "paper to fix the rates")
+        raise ConfigError("lr with preset='tuned': the tuned preset picks every learning rate "
+                          "from its grid, so the lr given would not be used; drop it, or use "
+                          "preset='paper' to fix the rates", param="lr")
     for name in cfg.hparams or {}:
         if name not in cfg.optimizers:
-            raise ConfigError(f"hparams for {name}: {name} is not among --optimizers "
-                              f"({','.join(cfg.optimizers)})")
+            raise ConfigError(f"hparams for {name}: {name} is not among the optimizers "
+                              f"({','.join(cfg.optimizers)})", param="hparams")
     for name in cfg.optimizers:  # the core's own validation of every hyperparameter
         if name != "lbfgs":
             lr = cfg.lr_for(name)
@@ -264,7 +278,8 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
             except ValueError as e:
                 raise ConfigError(str(e)) from None
     if cfg.dataset not in ("mnist", "fashion-mnist", "synthetic"):
-        raise ConfigError(f"--dataset {cfg.dataset}: choose mnist, fashion-mnist or synthetic")
+        raise ConfigError(f"dataset {cfg.dataset}: choose mnist, fashion-mnist or synthetic",
+                          param="dataset")
     from ..data import DataError, check_data_dir
 
     try:
@@ -272,9 +287,9 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
     except DataError as e:
         raise ConfigError(str(e)) from None
     if cfg.threads is not None and cfg.threads < 1:
-        raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
+        raise ConfigError(f"threads must be >= 1; got {cfg.threads}", param="threads")
     if isinstance(cfg.jobs, bool) or not isinstance(cfg.jobs, int) or cfg.jobs < 1:
-        raise ConfigError(f"--jobs must be an integer >= 1; got {cfg.jobs!r}")
+        raise ConfigError(f"jobs must be an integer >= 1; got {cfg.jobs!r}", param="jobs")
     if cfg.preset == "tuned" and cfg.grid is None:
         cfg.grid = {o: list(get_rule(o).lr_grid) for o in cfg.optimizers if o != "lbfgs"}
     if cfg.grid is not None:  # a rule left out would run untuned yet be reported as tuned
@@ -282,7 +297,7 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         if ungridded:
             raise ConfigError(f"{ungridded[0]} has no learning-rate grid to tune over: give "
                               f"one (its Rule.lr_grid in optlab.rules) or drop it from "
-                              f"--optimizers")
+                              "the optimizers")
     if "lbfgs" in cfg.optimizers:
         if cfg.lbfgs_variants is None:
             cfg.lbfgs_variants = ([{"label": lab, "batch_size": bs, "hparams": dict(hp)}
@@ -301,13 +316,13 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
             cfg.val_size = n_train // 6
         val = cfg.val_size or 10_000
         if not 0 < val < n_train:
-            raise ConfigError(f"val_size must be in (0, {n_train}); got {val}")
+            raise ConfigError(f"val_size must be in (0, {n_train}); got {val}", param="val_size")
         smallest = n_train - val
     if cfg.batch_size > smallest:
-        raise ConfigError(f"--batch-size {cfg.batch_size} exceeds the {smallest:,} training "
+        raise ConfigError(f"batch_size {cfg.batch_size} exceeds the {smallest:,} training "
                           f"images of {cfg.dataset}" + (" (less the validation split)"
                                                         if smallest < n_train else "")
-                          + f"; give a batch size <= {smallest:,}")
+                          + f"; give a batch size <= {smallest:,}", param="batch_size")
     return cfg
 
 
@@ -317,13 +332,15 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
     try:
         cfg.clip_norm = check_clip_norm(cfg.clip_norm)
     except ValueError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(str(e), param="clip_norm") from None
     w = cfg.warmup_steps
     if isinstance(w, bool) or not isinstance(w, int) or w < 0:
-        raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}")
+        raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}",
+                          param="warmup_steps")
     if cfg.schedule is not None and not str(cfg.schedule).strip():
         raise ConfigError("schedule is empty; give one such as 'cosine' or "
-                          "'step:every=1000,gamma=0.5', or none for a constant rate")
+                          "'step:every=1000,gamma=0.5', or none for a constant rate",
+                          param="schedule")
     total = cfg.total_steps(n_train, cfg.epochs)
     try:
         cfg.schedule_for(1e-3, max(total, 1))
@@ -331,7 +348,7 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
         hint = ""
         if "total must" in str(e):
             hint = f" (or leave total out: it defaults to the run's {total:,} updates)"
-        raise ConfigError(f"schedule {cfg.schedule!r}: {e}{hint}") from None
+        raise ConfigError(f"schedule {cfg.schedule!r}: {e}{hint}", param="schedule") from None
 
 
 #: Seeds are below 2**62: they (plus offsets) seed torch's 64-bit generators.

@@ -10,7 +10,12 @@ import torch
 
 
 class DeviceError(RuntimeError):
-    """The requested device is not available (the CLI turns it into one line, exit status 2)."""
+    """The requested device is not available; the message starts with the parameter ``param``
+    (``device``), which the CLI prints as its flag (one line, exit status 2)."""
+
+    def __init__(self, message: str, param: str | None = "device"):
+        super().__init__(message)
+        self.param = param
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -22,13 +27,13 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("cuda")
         return torch.device("mps" if mps_ok else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA GPU is available to this PyTorch "
-                          f"({torch.__version__}); use --device cpu or auto")
+        raise DeviceError("device cuda: no CUDA GPU is available to this PyTorch "
+                          f"({torch.__version__}); use device='cpu' or device='auto'")
     if name == "mps" and not mps_ok:
-        raise DeviceError("--device mps: Apple's MPS backend is not available here; "
-                          "use --device cpu or auto")
+        raise DeviceError("device mps: Apple's MPS backend is not available here; "
+                          "use device='cpu' or device='auto'")
     if name not in {"cpu", "cuda", "mps"}:
-        raise DeviceError(f"--device {name}: choose auto, cpu, cuda or mps")
+        raise DeviceError(f"device {name}: choose auto, cpu, cuda or mps")
     return torch.device(name)
 
 
