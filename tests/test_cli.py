@@ -121,7 +121,7 @@ def test_tuned_preset_records_the_selection(tmp_path):
     (["--lr", "-0.1"], "--lr must be > 0"),
     (["--lr", "0"], "--lr must be > 0"),
     (["--lr", "adam=fast"], "malformed --lr"),
-    (["--lr", "lbfgs=1"], "lbfgs is not among --optimizers"),
+    (["--lr", "lbfgs=1"], "--lr lbfgs=...: lbfgs is not among the optimizers"),
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--seeds", "x"], "--seeds 'x'"),
     (["--device", "tpu"], "invalid choice: 'tpu'"),
