@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import optlab.data as data
+from optlab.__main__ import main_data
 from optlab.data import (
     DATASETS,
     DataError,
@@ -26,7 +27,6 @@ from optlab.data import (
     download_dataset,
     find_dataset_dir,
     load_dataset,
-    main_data,
     parse_idx,
     read_idx,
     synthetic_dataset,

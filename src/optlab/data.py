@@ -68,7 +68,6 @@ __all__ = [
     "download_dataset",
     "find_dataset_dir",
     "load_dataset",
-    "main_data",
     "parse_idx",
     "read_idx",
     "synthetic_dataset",
@@ -844,58 +843,3 @@ def _mirror_url(text: str) -> str:
         return path.resolve().as_uri() + "/"
     raise DataError(f"--mirror {text}: not a URL (http://, https://, file://) and not an "
                     f"existing directory; for local files give file://{path.resolve()}/")
-
-
-def main_data(argv: list[str]) -> int:
-    """``python -m optlab data verify [--dataset NAME] [--data-dir DIR]`` and
-    ``python -m optlab data download [--dataset NAME] [--data-dir DIR] [--mirror URL ...]``.
-
-    ``argv`` is what follows ``data`` (a leading ``"data"`` is accepted too). Returns 0 on
-    success and 2 when ``verify`` finds a problem; :class:`DataError` (download failure, unknown
-    data set) propagates to the caller, which prints its one line.
-    """
-    argv = list(argv)
-    if argv[:1] == ["data"]:
-        argv = argv[1:]
-    from .__main__ import _OneLineParser
-
-    parser = _OneLineParser(prog="python -m optlab data",
-                            description="Check or fetch the MNIST data sets.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_verify = sub.add_parser("verify", help="say where each data set is and check its files")
-    p_verify.add_argument("--dataset", choices=DATASETS, default=None,
-                          help="one data set (default: all; only mnist is required)")
-    p_verify.add_argument("--data-dir", default=None, help="look only here (or DIR/<dataset>)")
-    p_down = sub.add_parser("download", help="fetch a data set from the public mirrors")
-    p_down.add_argument("--dataset", choices=DATASETS, default="mnist")
-    p_down.add_argument("--data-dir", default=None,
-                        help="download into DIR/<dataset> (default: the user cache)")
-    p_down.add_argument("--mirror", action="append", default=None, metavar="URL",
-                        help="base URL to try instead of the built-in mirrors (repeatable): "
-                             "http(s)://..., file:///dir/, or a local directory")
-    p_down.add_argument("--deadline", type=float, default=600.0, metavar="SECONDS",
-                        help="give up on a mirror after this long for one file, or when it "
-                             "sends less than 4 KiB/s after 20 s (default: 600)")
-    args = parser.parse_args(argv)
-    check_data_dir(args.data_dir)
-    if args.command == "verify":
-        ok, lines = verify_report(args.dataset, args.data_dir)
-        print("\n".join(lines))
-        return 0 if ok else 2
-    dest = Path(args.data_dir).expanduser() / args.dataset if args.data_dir else None
-    mirrors = [_mirror_url(m) for m in args.mirror] if args.mirror else None
-    if not args.deadline > 0:
-        raise DataError(f"--deadline must be > 0 seconds; got {args.deadline:g}")
-    where = download_dataset(args.dataset, dest=dest, mirrors=mirrors,
-                             log=lambda msg: print(msg, flush=True), deadline=args.deadline,
-                             timeout=min(60.0, args.deadline), progress=sys.stderr.isatty())
-    print(f"{_spec(args.dataset).title} is in {where}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    try:
-        sys.exit(main_data(sys.argv[1:]))
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
