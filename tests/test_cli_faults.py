@@ -243,7 +243,7 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--seeds=-1,"], "seed -1 is out of range"),
     (["--out", ""], "--out is empty"),
     (["--schedule", "cosine:total=-1"], "schedule 'cosine:total=-1': cosine: total must be a "
-                                        "number > 0; got -1 (or leave total out"),
+                                        "finite number > 0; got -1 (or leave total out"),
     (["--schedule", "nope"], "unknown schedule 'nope'; choose one of constant, step, cosine"),
     (["--schedule", "step"], "schedule step needs every (e.g. step:every=...)"),
     (["--schedule", "cosine:warm=3"], "expected key=value with key in lr_min, total"),
@@ -252,6 +252,9 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--clip-norm", "nan"], "--clip-norm: must be a finite number > 0"),
     (["--clip-norm", "big"], "--clip-norm: expected a number"),
     (["--warmup-steps=-1"], "--warmup-steps: must be >= 0"),
+    # used to end in an OverflowError traceback from the compiled step's rate table
+    (["--warmup-steps=999999999999999999999"], "--warmup-steps must be at most 2**53"),
+    (["--schedule", "step:every=1e400"], "every must be a finite number > 0; got inf"),
 ])
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):

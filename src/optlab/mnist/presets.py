@@ -8,7 +8,7 @@ from typing import Any
 
 from ..clipping import check_clip_norm
 from ..rules import FIRST_ORDER, get_rule, resolve_hparams
-from ..schedules import Schedule
+from ..schedules import MAX_STEPS, Schedule
 from .records import jsonable
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
@@ -318,6 +318,9 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
     w = cfg.warmup_steps
     if isinstance(w, bool) or not isinstance(w, int) or w < 0:
         raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}")
+    if w > MAX_STEPS:
+        raise ConfigError(f"--warmup-steps must be at most 2**53 updates (a run never gets "
+                          f"there); got {w}")
     if cfg.schedule is not None and not str(cfg.schedule).strip():
         raise ConfigError("schedule is empty; give one such as 'cosine' or "
                           "'step:every=1000,gamma=0.5', or none for a constant rate")
