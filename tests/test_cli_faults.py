@@ -615,3 +615,45 @@ def test_a_different_schedule_or_clip_is_another_configuration(tmp_path, capsys)
     assert _run([*base[:-1], str(plain)]) == 0
     assert "schedule" not in _doc(plain)["config"]  # unused controls are not recorded
     assert _run([*base[:-1], str(plain), "--resume"]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# curvature: each bad option named in its own line, before any work
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    # these used to share one line "need --lr > 0, --epochs >= 1 and every --at in 0 .. --epochs"
+    (["--at", "0,5", "--epochs", "2"], "--at 5 is outside 0 .. --epochs 2"),
+    (["--lr", "-1"], "--lr must be a finite number > 0; got -1"),
+    # used to be accepted: inf ended in a ValueError traceback, a repeat measured twice,
+    # --threads 0 silently became 1
+    (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
+    (["--optimizers", "sgd,sgd"], "--optimizers: each name once"),
+    (["--inits", "he,he"], "--inits: each name once"),
+    (["--threads", "0"], "--threads must be >= 1; got 0"),
+    (["--tol", "nan"], "--tol must be a finite number >= 0"),
+    (["--epochs", "0"], "--epochs must be >= 1; got 0"),
+])
+def test_curvature_bad_options_are_one_line_each(args, fragment, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("optlab.curvature.curvature_along_training",
+                        lambda *a, **k: pytest.fail("measured"))
+    rc = _run(["curvature", "--dataset", "synthetic", "--out", str(tmp_path / "c"), *args])
+    assert rc == 2
+    assert fragment in _one_line_error(capsys)
+    assert not (tmp_path / "c" / "curvature.json").exists()
+
+
+def test_curvature_default_epochs_to_measure_fit_a_short_run(tmp_path, capsys, monkeypatch):
+    """--epochs 1 alone used to be refused: the default --at 0,1,2,5,10 lay past the run."""
+    seen = []
+
+    def fake(data, **kw):
+        seen.append(kw["at"])
+        return [], []
+
+    monkeypatch.setattr("optlab.curvature.curvature_along_training", fake)
+    rc = _run(["curvature", "--dataset", "synthetic", "--epochs", "1", "--inits", "he",
+               "--out", str(tmp_path / "c")])
+    assert rc == 0, capsys.readouterr().err
+    assert seen == [[0, 1]]
+    assert json.loads((tmp_path / "c" / "curvature.json").read_text())["config"]["at"] == [0, 1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -435,8 +436,9 @@ def curvature_parser() -> argparse.ArgumentParser:
                    help="optimizers trained side by side from each init (default: sgd,adam)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of all (0.001)")
     p.add_argument("--epochs", type=_int, default=10, help="epochs of training (10)")
-    p.add_argument("--at", default="0,1,2,5,10", metavar="E1,E2",
-                   help="epochs after which to measure; 0 is the initial network")
+    p.add_argument("--at", default=None, metavar="E1,E2",
+                   help="epochs after which to measure; 0 is the initial network (default: "
+                        "those of 0,1,2,5,10 that are <= --epochs)")
     p.add_argument("--seeds", type=_parse_seeds, default=[0], metavar="N|S1,S2",
                    help="seeds (initial weights and batch order; default: 0)")
     p.add_argument("--images", type=_int, default=10_000,
@@ -470,23 +472,39 @@ def main_curvature(argv: list[str]) -> int:
     where = "python -m optlab curvature: error:"
     inits = [s.strip() for s in args.inits.split(",") if s.strip()]
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()]
-    for name in inits:
-        if name not in INITS:
-            _fail(f"{where} --inits: {name!r} is not one of {', '.join(INITS)}")
-    for name in optimizers:
-        if name not in FIRST_ORDER:
-            _fail(f"{where} --optimizers: {name!r} is not one of {', '.join(FIRST_ORDER)}")
-    try:
-        at = sorted({int(e) for e in args.at.split(",") if e.strip()})
-    except ValueError:
-        _fail(f"{where} --at {args.at!r}: give epochs as a comma list, e.g. 0,1,2,5,10")
+    for flag, names, known in (("--inits", inits, INITS), ("--optimizers", optimizers,
+                                                            FIRST_ORDER)):
+        for name in names:
+            if name not in known:
+                _fail(f"{where} {flag}: {name!r} is not one of {', '.join(known)}")
+        if len(set(names)) < len(names):
+            _fail(f"{where} {flag}: each name once (a repeat would measure the same runs "
+                  f"twice); got {','.join(names)}")
+    if args.epochs < 1:
+        _fail(f"{where} --epochs must be >= 1; got {args.epochs}")
+    if args.at is None:
+        at = [e for e in (0, 1, 2, 5, 10) if e <= args.epochs]
+    else:
+        try:
+            at = sorted({int(e) for e in args.at.split(",") if e.strip()})
+        except ValueError:
+            _fail(f"{where} --at {args.at!r}: give epochs as a comma list, e.g. 0,1,2,5,10")
     if not inits or not optimizers or not at:
         _fail(f"{where} give at least one init, optimizer and epoch (--inits, --optimizers, "
               "--at)")
-    if not (args.lr > 0) or args.epochs < 1 or any(not 0 <= e <= args.epochs for e in at):
-        _fail(f"{where} need --lr > 0, --epochs >= 1 and every --at in 0 .. --epochs")
-    if args.images < 1 or args.max_iter < 1 or not (args.tol >= 0):
-        _fail(f"{where} need --images >= 1, --max-iter >= 1 and --tol >= 0")
+    outside = [e for e in at if not 0 <= e <= args.epochs]
+    if outside:
+        _fail(f"{where} --at {outside[0]} is outside 0 .. --epochs {args.epochs}; measure "
+              f"within the run, or raise --epochs")
+    if not 0 < args.lr < math.inf:
+        _fail(f"{where} --lr must be a finite number > 0; got {args.lr}")
+    for flag, value in (("--images", args.images), ("--max-iter", args.max_iter),
+                        ("--threads", 1 if args.threads is None else args.threads)):
+        if value < 1:
+            _fail(f"{where} {flag} must be >= 1; got {value}")
+    if not 0 <= args.tol < math.inf:
+        _fail(f"{where} --tol must be a finite number >= 0 (0: always --max-iter products); "
+              f"got {args.tol}")
     out = Path(args.out).expanduser()
     target = out / "curvature.json"
     if target.exists() and not args.force:
