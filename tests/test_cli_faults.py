@@ -255,6 +255,11 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     # used to end in an OverflowError traceback from the compiled step's rate table
     (["--warmup-steps=999999999999999999999"], "--warmup-steps must be at most 2**53"),
     (["--schedule", "step:every=1e400"], "every must be a finite number > 0; got inf"),
+    # used to be accepted, recorded in the results' config and never applied
+    (["--optimizers", "lbfgs", "--clip-norm", "1"], "--clip-norm applies to the first-order"),
+    (["--optimizers", "lbfgs", "--schedule", "cosine"], "--schedule applies to the first-order"),
+    (["--preset", "lbfgs", "--optimizers", "lbfgs", "--warmup-steps", "5"],
+     "--warmup-steps applies to the first-order rules only"),
 ])
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):

@@ -321,6 +321,13 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
     if w > MAX_STEPS:
         raise ConfigError(f"--warmup-steps must be at most 2**53 updates (a run never gets "
                           f"there); got {w}")
+    given = [flag for flag, on in (("--schedule", cfg.schedule is not None),
+                                   ("--warmup-steps", bool(w)),
+                                   ("--clip-norm", cfg.clip_norm is not None)) if on]
+    if given and set(cfg.optimizers) <= {"lbfgs"}:
+        raise ConfigError(f"{given[0]} applies to the first-order rules only, and L-BFGS (the "
+                          f"only optimizer here) would not use it; drop {given[0]}, or add a "
+                          f"first-order rule to --optimizers")
     if cfg.schedule is not None and not str(cfg.schedule).strip():
         raise ConfigError("schedule is empty; give one such as 'cosine' or "
                           "'step:every=1000,gamma=0.5', or none for a constant rate")
