@@ -662,3 +662,41 @@ def test_curvature_default_epochs_to_measure_fit_a_short_run(tmp_path, capsys, m
     assert rc == 0, capsys.readouterr().err
     assert seen == [[0, 1]]
     assert json.loads((tmp_path / "c" / "curvature.json").read_text())["config"]["at"] == [0, 1]
+
+
+def test_curvature_interrupted_keeps_finished_pairs_and_resume_measures_the_rest(
+        tmp_path, capsys, monkeypatch):
+    """An interrupted curvature run used to leave no way on: a rerun was refused without
+    --force, and --force measured everything again and replaced the file without a backup."""
+    calls = []
+
+    def fake(data, *, seed, init, **kw):
+        calls.append((seed, init))
+        if len(calls) == 2 and interrupt:
+            raise KeyboardInterrupt
+        run = {"seed": seed, "init": init, "optimizer": "sgd"}
+        return [{**run, "epoch": 0, "top_eigenvalue": 1.0}], [run]
+
+    monkeypatch.setattr("optlab.curvature.curvature_along_training", fake)
+    out = tmp_path / "c"
+    argv = ["curvature", "--dataset", "synthetic", "--epochs", "1", "--inits", "pytorch,he",
+            "--out", str(out)]
+    interrupt = True
+    assert _run(argv) == 130
+    assert "1 finished seed/init pair(s) are saved" in capsys.readouterr().err
+    first = json.loads((out / "curvature.json").read_text())
+    assert [(r["seed"], r["init"]) for r in first["runs"]] == [(0, "pytorch")]
+
+    interrupt = False
+    assert _run(argv) == 2  # neither --resume nor --force: refused, file untouched
+    assert "add --resume to continue it" in _one_line_error(capsys)
+    assert _run([*argv, "--lr", "0.5", "--resume"]) == 2
+    assert "another configuration (lr differ)" in _one_line_error(capsys)
+    calls.clear()
+    assert _run([*argv, "--resume"]) == 0
+    assert calls == [(0, "he")]  # only the missing pair
+    done = json.loads((out / "curvature.json").read_text())
+    assert [(r["seed"], r["init"]) for r in done["runs"]] == [(0, "pytorch"), (0, "he")]
+
+    assert _run([*argv, "--force"]) == 0  # starting over keeps the finished file
+    assert json.loads((out / "curvature.json.bak").read_text())["runs"] == done["runs"]

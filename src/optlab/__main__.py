@@ -455,7 +455,11 @@ def curvature_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/curvature", metavar="DIR",
                    help="output directory for curvature.json (default: runs/curvature)")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing OUT/curvature.json")
+                   help="start over in a DIR that holds curvature.json (it is kept as "
+                        "curvature.json.bak, or .bak2, ... when that is taken)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the seeds and inits OUT/curvature.json already holds (same "
+                        "configuration) and measure the others")
     p.add_argument("--no-compile", action="store_true", help="train eagerly")
     return p
 
@@ -464,7 +468,6 @@ def main_curvature(argv: list[str]) -> int:
     args = curvature_parser().parse_args(argv)
     from . import compare, engine
     from .atomic import write_text_atomically
-    from .curvature import curvature_along_training
     from .data import DataError
     from .mlp import INITS
     from .rules import FIRST_ORDER
@@ -507,8 +510,19 @@ def main_curvature(argv: list[str]) -> int:
               f"got {args.tol}")
     out = Path(args.out).expanduser()
     target = out / "curvature.json"
-    if target.exists() and not args.force:
-        _fail(f"{where} {target} exists; add --force to replace it, or give another --out")
+    if args.force and args.resume:
+        _fail(f"{where} --force starts over and --resume continues; give one of them")
+    if target.exists() and not (args.force or args.resume):
+        _fail(f"{where} {target} exists; add --resume to continue it, --force to start over "
+              f"(it is kept as a .bak), or give another --out")
+    earlier: dict[str, Any] | None = None
+    if args.resume and target.exists():
+        try:
+            earlier = json.loads(target.read_text())
+            if not isinstance(earlier, dict) or not isinstance(earlier.get("config"), dict):
+                raise ValueError("not an object with a config")
+        except (OSError, ValueError) as e:
+            _fail(f"{where} cannot resume from {target} ({e}); use --force to start over")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -535,9 +549,51 @@ def main_curvature(argv: list[str]) -> int:
                    "dataset": args.dataset, "conventions": "pytorch"},
         "points": [], "runs": [],
     }
+    done: set[tuple[int, str]] = set()
+    if earlier is not None:
+        if earlier["config"] != doc["config"]:
+            changed = sorted(k for k in doc["config"].keys() | earlier["config"].keys()
+                             if doc["config"].get(k) != earlier["config"].get(k))
+            _fail(f"{where} --resume: {target} was measured with another configuration "
+                  f"({', '.join(changed)} differ); give the same options, or --force")
+        doc["points"] = list(earlier.get("points", []))
+        doc["runs"] = list(earlier.get("runs", []))
+        done = {(r["seed"], r["init"]) for r in doc["runs"]}
+        _print(f"resuming {target}: {len(done)} seed/init pair(s) already measured")
+    elif target.exists():  # --force: keep what was there, as compare --force does
+        from .mnist.output import _free_backup_name
+
+        backup = _free_backup_name(target)
+        os.replace(target, backup)
+        _print(f"kept the earlier {target.name} as {backup}")
     t_start = time.perf_counter()
+    try:
+        _measure_curvature(args, doc, done, data, target, t_start)
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        pairs = len({(r["seed"], r["init"]) for r in doc["runs"]})
+        print(f"\npython -m optlab curvature: {what}: {pairs} finished seed/init pair(s) are "
+              f"saved in {target}; rerun with --resume to measure the others", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    doc["provenance"]["finished"] = _now()
+    write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    _print(f"wrote {target}: {len(doc['points'])} measurements")
+    return 0
+
+
+def _measure_curvature(args: argparse.Namespace, doc: dict[str, Any],
+                       done: set[tuple[int, str]], data: Any, target: Path,
+                       t_start: float) -> None:
+    """Measure every (seed, init) pair not in ``done``, writing ``target`` after each."""
+    from .atomic import write_text_atomically
+    from .curvature import curvature_along_training
+
+    cfg = doc["config"]
+    inits, optimizers, at, images = cfg["inits"], cfg["optimizers"], cfg["at"], cfg["n_images"]
     for seed in args.seeds:
         for init in inits:
+            if (seed, init) in done:
+                continue
             t0 = time.perf_counter()
             points, runs = curvature_along_training(
                 data, seed=seed, init=init, optimizers=optimizers, lr=args.lr,
@@ -548,10 +604,6 @@ def main_curvature(argv: list[str]) -> int:
             doc["provenance"]["wall_seconds"] = round(time.perf_counter() - t_start, 1)
             write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             _print(f"seed {seed} {init}: done in {time.perf_counter() - t0:.0f} s")
-    doc["provenance"]["finished"] = _now()
-    write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    _print(f"wrote {target}: {len(doc['points'])} measurements")
-    return 0
 
 
 def _now() -> str:
