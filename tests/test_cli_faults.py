@@ -256,6 +256,8 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--warmup-steps=999999999999999999999"], "--warmup-steps must be at most 2**53"),
     (["--schedule", "step:every=1e400"], "every must be a finite number > 0; got inf"),
     # used to be accepted, recorded in the results' config and never applied
+    (["--select-epochs", "2"], "--select-epochs sets the grid search of --preset tuned"),
+    (["--preset", "schedules", "--select-seeds", "2"], "--select-seeds sets the grid search"),
     (["--optimizers", "lbfgs", "--clip-norm", "1"], "--clip-norm applies to the first-order"),
     (["--optimizers", "lbfgs", "--schedule", "cosine"], "--schedule applies to the first-order"),
     (["--preset", "lbfgs", "--optimizers", "lbfgs", "--warmup-steps", "5"],

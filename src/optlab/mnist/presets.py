@@ -250,6 +250,13 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError("--lr with --preset tuned: the tuned preset picks every learning rate "
                           "from its grid, so --lr would not be used; drop --lr, or use --preset "
                           "paper to fix the rates")
+    if not (cfg.grid is not None or cfg.preset == "tuned"):
+        for key in ("select_epochs", "select_seeds"):
+            if overrides.get(key) is not None:
+                flag = "--" + key.replace("_", "-")
+                raise ConfigError(f"{flag} sets the grid search of --preset tuned, and preset "
+                                  f"{cfg.preset} has none, so it would not be used; drop "
+                                  f"{flag}, or use --preset tuned")
     for name in cfg.hparams or {}:
         if name not in cfg.optimizers:
             raise ConfigError(f"hparams for {name}: {name} is not among --optimizers "
