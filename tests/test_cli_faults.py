@@ -677,7 +677,7 @@ def test_curvature_interrupted_keeps_finished_pairs_and_resume_measures_the_rest
         if len(calls) == 2 and interrupt:
             raise KeyboardInterrupt
         run = {"seed": seed, "init": init, "optimizer": "sgd"}
-        return [{**run, "epoch": 0, "top_eigenvalue": 1.0}], [run]
+        return [{**run, "epoch": 0, "lr": 1e-3, "top_eigenvalue": 1.0}], [run]
 
     monkeypatch.setattr("optlab.curvature.curvature_along_training", fake)
     out = tmp_path / "c"
@@ -702,3 +702,18 @@ def test_curvature_interrupted_keeps_finished_pairs_and_resume_measures_the_rest
 
     assert _run([*argv, "--force"]) == 0  # starting over keeps the finished file
     assert json.loads((out / "curvature.json.bak").read_text())["runs"] == done["runs"]
+
+
+@pytest.mark.parametrize("content", ["", "[]", '{"provenance": {}, "config": {}, "points": [], '
+                                                '"runs": [1, 2]}'])
+def test_curvature_resume_from_a_damaged_file_is_one_line(content, tmp_path, capsys,
+                                                          monkeypatch):
+    monkeypatch.setattr("optlab.curvature.curvature_along_training",
+                        lambda *a, **k: pytest.fail("measured"))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "curvature.json").write_text(content)
+    rc = _run(["curvature", "--dataset", "synthetic", "--epochs", "1", "--resume",
+               "--out", str(tmp_path / "c")])
+    assert rc == 2
+    assert "cannot resume: " in _one_line_error(capsys)
+    assert (tmp_path / "c" / "curvature.json").read_text() == content  # left as it was

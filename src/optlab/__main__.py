@@ -517,12 +517,18 @@ def main_curvature(argv: list[str]) -> int:
               f"(it is kept as a .bak), or give another --out")
     earlier: dict[str, Any] | None = None
     if args.resume and target.exists():
+        from .curvature import read_curvature
+
         try:
-            earlier = json.loads(target.read_text())
-            if not isinstance(earlier, dict) or not isinstance(earlier.get("config"), dict):
-                raise ValueError("not an object with a config")
-        except (OSError, ValueError) as e:
-            _fail(f"{where} cannot resume from {target} ({e}); use --force to start over")
+            earlier = read_curvature(target)
+            runs = earlier.get("runs")
+            if not isinstance(runs, list) or not all(
+                    isinstance(r, dict) and "seed" in r and "init" in r for r in runs):
+                raise ValueError(f"{target}: its runs are not a list of runs with a seed and "
+                                 "an init")
+        except ValueError as e:
+            _fail(f"{where} cannot resume: {e}; or use --force to start over (the file is "
+                  "kept as a .bak)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
