@@ -640,11 +640,15 @@ def test_a_different_schedule_or_clip_is_another_configuration(tmp_path, capsys)
     (["--threads", "0"], "--threads must be >= 1; got 0"),
     (["--tol", "nan"], "--tol must be a finite number >= 0"),
     (["--epochs", "0"], "--epochs must be >= 1; got 0"),
+    (["--out", "FILE"], "is a file, not a directory"),  # was "File exists"
 ])
 def test_curvature_bad_options_are_one_line_each(args, fragment, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("optlab.curvature.curvature_along_training",
                         lambda *a, **k: pytest.fail("measured"))
-    rc = _run(["curvature", "--dataset", "synthetic", "--out", str(tmp_path / "c"), *args])
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "c")]
+    rc = _run(["curvature", "--dataset", "synthetic", *out, *args])
     assert rc == 2
     assert fragment in _one_line_error(capsys)
     assert not (tmp_path / "c" / "curvature.json").exists()

@@ -202,6 +202,12 @@ def compare_parser() -> argparse.ArgumentParser:
             "  generalization  momentum, adam, adamw (decay 0.1), amsgrad, lion (lr 1e-4, decay\n"
             "         1.0): held-out accuracy, each rule with its own conventions; batch 32;\n"
             "         10 epochs; 3 seeds; run it with --dataset mnist and --dataset fashion-mnist\n"
+            "  batch-size  sgd at lr 0.02; batch 32; 10 epochs; 2 seeds; rerun with\n"
+            "         --batch-size B and --lr scaled from 0.02 (linearly or by sqrt(B/32))\n"
+            "  schedules  sgd at lr 0.1; batch 32; 3 epochs; 2 seeds; rerun with --schedule\n"
+            "         step:every=N / cosine / inverse_time:decay=D\n"
+            "  warmup  adam at lr 0.03 with --schedule cosine; batch 32; 3 epochs; 3 seeds; rerun\n"
+            "         with --warmup-steps N\n"
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
@@ -529,6 +535,8 @@ def main_curvature(argv: list[str]) -> int:
         except ValueError as e:
             _fail(f"{where} cannot resume: {e}; or use --force to start over (the file is "
                   "kept as a .bak)")
+    if out.exists() and not out.is_dir():
+        _fail(f"{where} --out {out} is a file, not a directory; give a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
