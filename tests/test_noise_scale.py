@@ -52,3 +52,18 @@ def test_bad_input_is_one_line():
     flat = mlp.init_flat(0)
     with pytest.raises(ValueError, match="n >= 2"):
         mlp_noise_scale(flat, torch.zeros(1, 784), torch.zeros(1, dtype=torch.long))
+
+
+def test_estimates_equal_mccandlish_two_batch_formulas():
+    """With B_small = 1 (each example's |g_i|², averaged) and B_big = n (|ḡ|²), McCandlish et
+    al.'s Appendix A estimators of |G|² and tr Σ are the ones noise_scale_from_sums returns."""
+    rng = np.random.default_rng(1)
+    n = 13
+    g = rng.normal(0.3, 1.7, size=(n, 5))
+    small = float(np.mean(np.sum(g**2, axis=1)))  # |g_{B_small}|², B_small = 1
+    big = float(np.sum(g.mean(0) ** 2))  # |g_{B_big}|², B_big = n
+    grad_sq = (n * big - 1 * small) / (n - 1)
+    trace = (small - big) / (1 / 1 - 1 / n)
+    est = noise_scale_from_sums(g.sum(0), float((g**2).sum()), n)
+    assert est.grad_sq == pytest.approx(grad_sq, rel=1e-12)
+    assert est.trace_cov == pytest.approx(trace, rel=1e-12)

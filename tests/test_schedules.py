@@ -249,3 +249,16 @@ def test_radam_rectification_on_arrays_and_bad_input():
         radam_rectification(3, beta2=1.0)
     with pytest.raises(ValueError, match="from 1"):
         radam_rectification(0)
+
+
+def test_radam_rectification_threshold_below_four_is_refused():
+    """r_t's radicand (rho_t - 4)(rho_t - 2) is negative for 2 < rho_t < 4: a threshold below 4
+    would return a made-up r_t there, so it is one line naming the fix; 4 (the paper's) works."""
+    import numpy as np
+
+    from optlab.schedules import radam_rectification
+
+    with pytest.raises(ValueError, match="threshold must be a number >= 4"):
+        radam_rectification(5, threshold=3.0)
+    rho, r = radam_rectification(np.arange(1, 50), 0.999, threshold=4)
+    assert np.all(r[rho <= 4] == 0) and np.all(r[rho > 4] > 0)

@@ -156,8 +156,8 @@ def adam_preconditioner(state: Any, *, betas: tuple[float, float] = (0.9, 0.999)
     return 1.0 / (v_hat.sqrt() + eps)
 
 
-#: For Adam with momentum :math:`eta_1` on a quadratic, the iteration is stable while
-#: :math:`\eta\,\lambda_{\max}(D H) < 2(1+eta_1)/(1-eta_1)` (38 for :math:`eta_1 = 0.9`;
+#: For Adam with momentum :math:`\beta_1` on a quadratic, the iteration is stable while
+#: :math:`\eta\,\lambda_{\max}(D H) < 2(1+\beta_1)/(1-\beta_1)` (38 for :math:`\beta_1 = 0.9`;
 #: Cohen et al. 2022, "Adaptive gradient methods at the edge of stability"), the analogue of
 #: gradient descent's :math:`\eta\,\lambda_{\max}(H) < 2`.
 def adam_stability_limit(beta1: float) -> float:

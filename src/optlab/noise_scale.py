@@ -21,6 +21,17 @@ are enough, so they can be accumulated in chunks):
     \widehat{\lVert G\rVert^2} = \lVert\bar g\rVert^2 - \frac{\widehat{\mathrm{tr}\,\Sigma}}{n},
 
 both unbiased (:math:`\mathbb E\lVert\bar g\rVert^2 = \lVert G\rVert^2 + \mathrm{tr}\,\Sigma/n`).
+They are McCandlish et al.'s estimators from two batch sizes (their Appendix A),
+:math:`\lVert G\rVert^2 \approx (B_{\text{big}}\lVert g_{B_{\text{big}}}\rVert^2
+- B_{\text{small}}\lVert g_{B_{\text{small}}}\rVert^2)/(B_{\text{big}} - B_{\text{small}})` and
+:math:`\mathrm{tr}\,\Sigma \approx (\lVert g_{B_{\text{small}}}\rVert^2
+- \lVert g_{B_{\text{big}}}\rVert^2)/(1/B_{\text{small}} - 1/B_{\text{big}})`, with a small
+batch of one example (:math:`\lVert g_{B_{\text{small}}}\rVert^2` averaged over the :math:`n`)
+and a big batch of all :math:`n`. The ratio of two unbiased estimates is itself biased, so
+average :math:`\mathrm{tr}\,\Sigma` and :math:`\lVert G\rVert^2` over measurements before
+dividing, as McCandlish et al. do. Their :math:`B_{\text{noise}}` weights both by the Hessian;
+this :math:`\mathrm{tr}\,\Sigma/\lVert G\rVert^2` is their :math:`B_{\text{simple}}`, equal to it
+when the Hessian is a multiple of the identity.
 """
 
 from __future__ import annotations

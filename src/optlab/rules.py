@@ -838,9 +838,13 @@ def amsgrad_update(
 
     Reddi et al. show problems where Adam's effective step :math:`\eta/\sqrt{v_t}` grows when
     large, rare gradients fade from :math:`v_t`, and Adam converges to the wrong point; keeping
-    the maximum makes the effective step non-increasing. Their algorithm has no bias
-    correction; this is ``torch.optim.Adam(amsgrad=True)``, which corrects :math:`m` and the
-    maximum of :math:`v` as Adam does. ``weight_decay`` is L2, added to the gradient, as in Adam.
+    the maximum makes their effective step :math:`\alpha_t/\sqrt{\hat v_t}` non-increasing
+    (with a non-increasing :math:`\alpha_t`). Their algorithm has no bias correction; this is
+    ``torch.optim.Adam(amsgrad=True)``, which corrects :math:`m` and the maximum of :math:`v` as
+    Adam does. Dividing the maximum by :math:`\sqrt{1-\beta_2^t}` lets this form's step still
+    grow, by up to :math:`1/\sqrt{1-\beta_2}` (about 32x for :math:`\beta_2 = 0.999`), while
+    :math:`\beta_2^t` is not negligible. ``weight_decay`` is L2, added to the gradient, as in
+    Adam.
     ``eps_hat=True`` is Keras 3's ``Adam(amsgrad=True)``: :math:`\epsilon` added before the
     bias correction, as in :func:`adam_update`.
     """

@@ -202,6 +202,9 @@ def radam_rectification(t: Any, beta2: float = 0.999, threshold: float = 5.0) ->
     0. ``threshold=5`` is ``torch.optim.RAdam``'s; the paper's Algorithm 2 uses 4."""
     if not 0 < beta2 < 1:
         raise ValueError(f"radam_rectification: beta2 must be in (0, 1); got {beta2!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 4:
+        raise ValueError(f"radam_rectification: threshold must be a number >= 4 (r_t is real "
+                         f"only for rho_t > 4; PyTorch uses 5, the paper 4); got {threshold!r}")
     if not (_is_tensor(t) or hasattr(t, "__array__")) and (isinstance(t, bool) or t < 1):
         raise ValueError(f"radam_rectification: t counts steps from 1; got {t!r}")
     rho_inf = 2 / (1 - beta2) - 1
