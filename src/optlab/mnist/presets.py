@@ -342,6 +342,9 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
         raise ConfigError("schedule is empty; give one such as 'cosine' or "
                           "'step:every=1000,gamma=0.5', or none for a constant rate")
     total = cfg.total_steps(n_train, cfg.epochs)
+    if total > MAX_STEPS:  # the run would never end, and a cosine over it could not be built
+        raise ConfigError(f"--epochs {cfg.epochs} is {total:,} updates, past the 2**53 a step "
+                          f"counter holds exactly (and no run finishes); give fewer epochs")
     try:
         cfg.schedule_for(1e-3, max(total, 1))
     except (TypeError, ValueError) as e:
