@@ -4,6 +4,7 @@ too long to fit in memory, a stationary start at a saddle, unfinished seeds in p
 from __future__ import annotations
 
 import json
+import re
 import time
 import tracemalloc
 
@@ -209,3 +210,25 @@ def test_the_cli_words_a_library_error_with_flags():
                                                "or add --force to start over")
     err = ConfigError("batch_size must be >= 1; got 0", param="batch_size")
     assert in_flags(err, compare_parser()) == "--batch-size must be >= 1; got 0"
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda s: s.linear_warmup(0.1, 10**30), "steps must be at most 2**53"),
+    (lambda s: s.cosine(0.1, 10**30), "total must be at most 2**53"),
+    (lambda s: s.step(0.1, 10**30), "every must be at most 2**53"),
+    (lambda s: s.cosine(float("inf"), 10), "lr must be a finite number > 0; got inf"),
+    (lambda s: s.cosine(0.1, float("inf")), "total must be a finite number > 0; got inf"),
+    (lambda s: s.parse_schedule("step:every=1e400", 0.1), "every must be a finite number"),
+])
+def test_a_schedule_refuses_an_infinite_or_huge_count(make, fragment):
+    """cosine(0.1, inf) used to be accepted (a rate that never decays) and a count past int64
+    (warmup of 10**30 steps) built fine, then raised OverflowError inside the compiled step
+    when evaluated at a tensor step."""
+    import torch
+
+    from optlab import schedules
+
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        make(schedules)
+    largest = schedules.linear_warmup(0.1, schedules.MAX_STEPS)  # the bound itself works
+    assert 0 < float(largest(torch.tensor(3))) < 1e-15

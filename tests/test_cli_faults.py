@@ -243,7 +243,7 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--seeds=-1,"], "seed -1 is out of range"),
     (["--out", ""], "--out is empty"),
     (["--schedule", "cosine:total=-1"], "schedule 'cosine:total=-1': cosine: total must be a "
-                                        "number > 0; got -1 (or leave total out"),
+                                        "finite number > 0; got -1 (or leave total out"),
     (["--schedule", "nope"], "unknown schedule 'nope'; choose one of constant, step, cosine"),
     (["--schedule", "step"], "schedule step needs every (e.g. step:every=...)"),
     (["--schedule", "cosine:warm=3"], "expected key=value with key in lr_min, total"),
@@ -252,12 +252,24 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--clip-norm", "nan"], "--clip-norm: must be a finite number > 0"),
     (["--clip-norm", "big"], "--clip-norm: expected a number"),
     (["--warmup-steps=-1"], "--warmup-steps: must be >= 0"),
+    # used to end in an OverflowError traceback from the compiled step's rate table
+    (["--epochs", "99999999999999999999"], "past the 2**53 a step counter holds"),  # ran on
+    (["--warmup-steps=999999999999999999999"], "--warmup-steps must be at most 2**53"),
+    (["--schedule", "step:every=1e400"], "every must be a finite number > 0; got inf"),
+    # used to be accepted, recorded in the results' config and never applied
+    (["--select-epochs", "2"], "--select-epochs sets the grid search of --preset tuned"),
+    (["--preset", "schedules", "--select-seeds", "2"], "--select-seeds sets the grid search"),
+    (["--optimizers", "lbfgs", "--clip-norm", "1"], "--clip-norm applies to the first-order"),
+    (["--optimizers", "lbfgs", "--schedule", "cosine"], "--schedule applies to the first-order"),
+    (["--preset", "lbfgs", "--optimizers", "lbfgs", "--warmup-steps", "5"],
+     "--warmup-steps applies to the first-order rules only"),
 ])
 def test_unused_or_invalid_options_are_refused_before_work(args, fragment, tmp_path, capsys,
                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("optlab.mnist.run.load_data", lambda cfg: pytest.fail("data loaded"))
-    rc = _run(["compare", *SMALL, "--epochs", "1", *args] + (
+    epochs = [] if "--epochs" in args else ["--epochs", "1"]
+    rc = _run(["compare", *SMALL, *epochs, *args] + (
         [] if "--out" in args else ["--out", str(tmp_path / "o")]))
     assert rc == 2
     assert fragment in _one_line_error(capsys)
@@ -613,3 +625,102 @@ def test_a_different_schedule_or_clip_is_another_configuration(tmp_path, capsys)
     assert _run([*base[:-1], str(plain)]) == 0
     assert "schedule" not in _doc(plain)["config"]  # unused controls are not recorded
     assert _run([*base[:-1], str(plain), "--resume"]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# curvature: each bad option named in its own line, before any work
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    # these used to share one line "need --lr > 0, --epochs >= 1 and every --at in 0 .. --epochs"
+    (["--at", "0,5", "--epochs", "2"], "--at 5 is outside 0 .. --epochs 2"),
+    (["--lr", "-1"], "--lr must be a finite number > 0; got -1"),
+    # used to be accepted: inf ended in a ValueError traceback, a repeat measured twice,
+    # --threads 0 silently became 1
+    (["--lr", "inf"], "--lr must be a finite number > 0; got inf"),
+    (["--optimizers", "sgd,sgd"], "--optimizers: each name once"),
+    (["--inits", "he,he"], "--inits: each name once"),
+    (["--threads", "0"], "--threads must be >= 1; got 0"),
+    (["--tol", "nan"], "--tol must be a finite number >= 0"),
+    (["--epochs", "0"], "--epochs must be >= 1; got 0"),
+    (["--out", "FILE"], "is a file, not a directory"),  # was "File exists"
+])
+def test_curvature_bad_options_are_one_line_each(args, fragment, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("optlab.curvature.curvature_along_training",
+                        lambda *a, **k: pytest.fail("measured"))
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "c")]
+    rc = _run(["curvature", "--dataset", "synthetic", *out, *args])
+    assert rc == 2
+    assert fragment in _one_line_error(capsys)
+    assert not (tmp_path / "c" / "curvature.json").exists()
+
+
+def test_curvature_default_epochs_to_measure_fit_a_short_run(tmp_path, capsys, monkeypatch):
+    """--epochs 1 alone used to be refused: the default --at 0,1,2,5,10 lay past the run."""
+    seen = []
+
+    def fake(data, **kw):
+        seen.append(kw["at"])
+        return [], []
+
+    monkeypatch.setattr("optlab.curvature.curvature_along_training", fake)
+    rc = _run(["curvature", "--dataset", "synthetic", "--epochs", "1", "--inits", "he",
+               "--out", str(tmp_path / "c")])
+    assert rc == 0, capsys.readouterr().err
+    assert seen == [[0, 1]]
+    assert json.loads((tmp_path / "c" / "curvature.json").read_text())["config"]["at"] == [0, 1]
+
+
+def test_curvature_interrupted_keeps_finished_pairs_and_resume_measures_the_rest(
+        tmp_path, capsys, monkeypatch):
+    """An interrupted curvature run used to leave no way on: a rerun was refused without
+    --force, and --force measured everything again and replaced the file without a backup."""
+    calls = []
+
+    def fake(data, *, seed, init, **kw):
+        calls.append((seed, init))
+        if len(calls) == 2 and interrupt:
+            raise KeyboardInterrupt
+        run = {"seed": seed, "init": init, "optimizer": "sgd"}
+        return [{**run, "epoch": 0, "lr": 1e-3, "top_eigenvalue": 1.0}], [run]
+
+    monkeypatch.setattr("optlab.curvature.curvature_along_training", fake)
+    out = tmp_path / "c"
+    argv = ["curvature", "--dataset", "synthetic", "--epochs", "1", "--inits", "pytorch,he",
+            "--out", str(out)]
+    interrupt = True
+    assert _run(argv) == 130
+    assert "1 finished seed/init pair(s) are saved" in capsys.readouterr().err
+    first = json.loads((out / "curvature.json").read_text())
+    assert [(r["seed"], r["init"]) for r in first["runs"]] == [(0, "pytorch")]
+
+    interrupt = False
+    assert _run(argv) == 2  # neither --resume nor --force: refused, file untouched
+    assert "add --resume to continue it" in _one_line_error(capsys)
+    assert _run([*argv, "--lr", "0.5", "--resume"]) == 2
+    assert "another configuration (lr differ)" in _one_line_error(capsys)
+    calls.clear()
+    assert _run([*argv, "--resume"]) == 0
+    assert calls == [(0, "he")]  # only the missing pair
+    done = json.loads((out / "curvature.json").read_text())
+    assert [(r["seed"], r["init"]) for r in done["runs"]] == [(0, "pytorch"), (0, "he")]
+
+    assert _run([*argv, "--force"]) == 0  # starting over keeps the finished file
+    assert json.loads((out / "curvature.json.bak").read_text())["runs"] == done["runs"]
+
+
+@pytest.mark.parametrize("content", ["", "[]", '{"provenance": {}, "config": {}, "points": [], '
+                                                '"runs": [1, 2]}'])
+def test_curvature_resume_from_a_damaged_file_is_one_line(content, tmp_path, capsys,
+                                                          monkeypatch):
+    monkeypatch.setattr("optlab.curvature.curvature_along_training",
+                        lambda *a, **k: pytest.fail("measured"))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "curvature.json").write_text(content)
+    rc = _run(["curvature", "--dataset", "synthetic", "--epochs", "1", "--resume",
+               "--out", str(tmp_path / "c")])
+    assert rc == 2
+    assert "cannot resume: " in _one_line_error(capsys)
+    assert (tmp_path / "c" / "curvature.json").read_text() == content  # left as it was

@@ -83,7 +83,7 @@ def test_describe_and_parse_round_trip():
 def test_bad_schedule_text_is_one_line(text, message):
     with pytest.raises(ValueError, match=message):
         parse_schedule(text, lr=0.1)
-    with pytest.raises(ValueError, match="lr must be a number > 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         constant(-1.0)
 
 
@@ -180,7 +180,7 @@ def test_make_optimizer_refuses_bad_schedules_and_clip():
     w = [torch.zeros(2, requires_grad=True)]
     with pytest.raises(ValueError, match="clip_norm must be a finite number > 0"):
         make_optimizer("sgd", w, lr=0.1, clip_norm=0.0)
-    with pytest.raises(ValueError, match="lr must be a number > 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         make_optimizer("sgd", w, lr=cosine(-0.1, total=10))
 
 
@@ -190,7 +190,7 @@ def test_parse_schedule_defaults_total_to_the_run():
     assert parse_schedule("step:every=3", lr=0.1, total_steps=500) == step(0.1, 3)  # no total
     with pytest.raises(ValueError, match="warmup_steps must be an integer >= 0"):
         parse_schedule("constant", lr=0.1, warmup_steps=-1)
-    with pytest.raises(ValueError, match="total must be a number > 0; got -1"):
+    with pytest.raises(ValueError, match="total must be a finite number > 0; got -1"):
         parse_schedule("cosine:total=-1", lr=0.1, total_steps=500)
 
 

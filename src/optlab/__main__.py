@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -226,6 +227,12 @@ def compare_parser() -> argparse.ArgumentParser:
             "  generalization  momentum, adam, adamw (decay 0.1), amsgrad, lion (lr 1e-4, decay\n"
             "         1.0): held-out accuracy, each rule with its own conventions; batch 32;\n"
             "         10 epochs; 3 seeds; run it with --dataset mnist and --dataset fashion-mnist\n"
+            "  batch-size  sgd at lr 0.02; batch 32; 10 epochs; 2 seeds; rerun with\n"
+            "         --batch-size B and --lr scaled from 0.02 (linearly or by sqrt(B/32))\n"
+            "  schedules  sgd at lr 0.1; batch 32; 3 epochs; 2 seeds; rerun with --schedule\n"
+            "         step:every=N / cosine / inverse_time:decay=D\n"
+            "  warmup  adam at lr 0.03 with --schedule cosine; batch 32; 3 epochs; 3 seeds; rerun\n"
+            "         with --warmup-steps N\n"
             "examples:\n"
             "  python -m optlab compare --preset paper --out results/paper\n"
             "  python -m optlab compare --optimizers adam,sgd --lr adam=1e-3,sgd=0.1 "
@@ -464,8 +471,9 @@ def curvature_parser() -> argparse.ArgumentParser:
                    help="optimizers trained side by side from each init (default: sgd,adam)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of all (0.001)")
     p.add_argument("--epochs", type=_int, default=10, help="epochs of training (10)")
-    p.add_argument("--at", default="0,1,2,5,10", metavar="E1,E2",
-                   help="epochs after which to measure; 0 is the initial network")
+    p.add_argument("--at", default=None, metavar="E1,E2",
+                   help="epochs after which to measure; 0 is the initial network (default: "
+                        "those of 0,1,2,5,10 that are <= --epochs)")
     p.add_argument("--seeds", type=_parse_seeds, default=[0], metavar="N|S1,S2",
                    help="seeds (initial weights and batch order; default: 0)")
     p.add_argument("--images", type=_int, default=10_000,
@@ -482,7 +490,11 @@ def curvature_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/curvature", metavar="DIR",
                    help="output directory for curvature.json (default: runs/curvature)")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing OUT/curvature.json")
+                   help="start over in a DIR that holds curvature.json (it is kept as "
+                        "curvature.json.bak, or .bak2, ... when that is taken)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the seeds and inits OUT/curvature.json already holds (same "
+                        "configuration) and measure the others")
     p.add_argument("--no-compile", action="store_true", help="train eagerly")
     return p
 
@@ -492,7 +504,6 @@ def main_curvature(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from . import compare, engine
     from .atomic import write_text_atomically
-    from .curvature import curvature_along_training
     from .data import DataError
     from .mlp import INITS
     from .rules import FIRST_ORDER
@@ -500,27 +511,62 @@ def main_curvature(argv: list[str]) -> int:
     where = "python -m optlab curvature: error:"
     inits = [s.strip() for s in args.inits.split(",") if s.strip()]
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()]
-    for name in inits:
-        if name not in INITS:
-            _fail(f"{where} --inits: {name!r} is not one of {', '.join(INITS)}")
-    for name in optimizers:
-        if name not in FIRST_ORDER:
-            _fail(f"{where} --optimizers: {name!r} is not one of {', '.join(FIRST_ORDER)}")
-    try:
-        at = sorted({int(e) for e in args.at.split(",") if e.strip()})
-    except ValueError:
-        _fail(f"{where} --at {args.at!r}: give epochs as a comma list, e.g. 0,1,2,5,10")
+    for flag, names, known in (("--inits", inits, INITS), ("--optimizers", optimizers,
+                                                            FIRST_ORDER)):
+        for name in names:
+            if name not in known:
+                _fail(f"{where} {flag}: {name!r} is not one of {', '.join(known)}")
+        if len(set(names)) < len(names):
+            _fail(f"{where} {flag}: each name once (a repeat would measure the same runs "
+                  f"twice); got {','.join(names)}")
+    if args.epochs < 1:
+        _fail(f"{where} --epochs must be >= 1; got {args.epochs}")
+    if args.at is None:
+        at = [e for e in (0, 1, 2, 5, 10) if e <= args.epochs]
+    else:
+        try:
+            at = sorted({int(e) for e in args.at.split(",") if e.strip()})
+        except ValueError:
+            _fail(f"{where} --at {args.at!r}: give epochs as a comma list, e.g. 0,1,2,5,10")
     if not inits or not optimizers or not at:
         _fail(f"{where} give at least one init, optimizer and epoch (--inits, --optimizers, "
               "--at)")
-    if not (args.lr > 0) or args.epochs < 1 or any(not 0 <= e <= args.epochs for e in at):
-        _fail(f"{where} need --lr > 0, --epochs >= 1 and every --at in 0 .. --epochs")
-    if args.images < 1 or args.max_iter < 1 or not (args.tol >= 0):
-        _fail(f"{where} need --images >= 1, --max-iter >= 1 and --tol >= 0")
+    outside = [e for e in at if not 0 <= e <= args.epochs]
+    if outside:
+        _fail(f"{where} --at {outside[0]} is outside 0 .. --epochs {args.epochs}; measure "
+              f"within the run, or raise --epochs")
+    if not 0 < args.lr < math.inf:
+        _fail(f"{where} --lr must be a finite number > 0; got {args.lr}")
+    for flag, value in (("--images", args.images), ("--max-iter", args.max_iter),
+                        ("--threads", 1 if args.threads is None else args.threads)):
+        if value < 1:
+            _fail(f"{where} {flag} must be >= 1; got {value}")
+    if not 0 <= args.tol < math.inf:
+        _fail(f"{where} --tol must be a finite number >= 0 (0: always --max-iter products); "
+              f"got {args.tol}")
     out = Path(args.out).expanduser()
     target = out / "curvature.json"
-    if target.exists() and not args.force:
-        _fail(f"{where} {target} exists; add --force to replace it, or give another --out")
+    if args.force and args.resume:
+        _fail(f"{where} --force starts over and --resume continues; give one of them")
+    if target.exists() and not (args.force or args.resume):
+        _fail(f"{where} {target} exists; add --resume to continue it, --force to start over "
+              f"(it is kept as a .bak), or give another --out")
+    earlier: dict[str, Any] | None = None
+    if args.resume and target.exists():
+        from .curvature import read_curvature
+
+        try:
+            earlier = read_curvature(target)
+            runs = earlier.get("runs")
+            if not isinstance(runs, list) or not all(
+                    isinstance(r, dict) and "seed" in r and "init" in r for r in runs):
+                raise ValueError(f"{target}: its runs are not a list of runs with a seed and "
+                                 "an init")
+        except ValueError as e:
+            _fail(f"{where} cannot resume: {e}; or use --force to start over (the file is "
+                  "kept as a .bak)")
+    if out.exists() and not out.is_dir():
+        _fail(f"{where} --out {out} is a file, not a directory; give a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -547,9 +593,51 @@ def main_curvature(argv: list[str]) -> int:
                    "dataset": args.dataset, "conventions": "pytorch"},
         "points": [], "runs": [],
     }
+    done: set[tuple[int, str]] = set()
+    if earlier is not None:
+        if earlier["config"] != doc["config"]:
+            changed = sorted(k for k in doc["config"].keys() | earlier["config"].keys()
+                             if doc["config"].get(k) != earlier["config"].get(k))
+            _fail(f"{where} --resume: {target} was measured with another configuration "
+                  f"({', '.join(changed)} differ); give the same options, or --force")
+        doc["points"] = list(earlier.get("points", []))
+        doc["runs"] = list(earlier.get("runs", []))
+        done = {(r["seed"], r["init"]) for r in doc["runs"]}
+        _print(f"resuming {target}: {len(done)} seed/init pair(s) already measured")
+    elif target.exists():  # --force: keep what was there, as compare --force does
+        from .mnist.output import _free_backup_name
+
+        backup = _free_backup_name(target)
+        os.replace(target, backup)
+        _print(f"kept the earlier {target.name} as {backup}")
     t_start = time.perf_counter()
+    try:
+        _measure_curvature(args, doc, done, data, target, t_start)
+    except KeyboardInterrupt as e:
+        what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        pairs = len({(r["seed"], r["init"]) for r in doc["runs"]})
+        print(f"\npython -m optlab curvature: {what}: {pairs} finished seed/init pair(s) are "
+              f"saved in {target}; rerun with --resume to measure the others", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    doc["provenance"]["finished"] = _now()
+    write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    _print(f"wrote {target}: {len(doc['points'])} measurements")
+    return 0
+
+
+def _measure_curvature(args: argparse.Namespace, doc: dict[str, Any],
+                       done: set[tuple[int, str]], data: Any, target: Path,
+                       t_start: float) -> None:
+    """Measure every (seed, init) pair not in ``done``, writing ``target`` after each."""
+    from .atomic import write_text_atomically
+    from .curvature import curvature_along_training
+
+    cfg = doc["config"]
+    inits, optimizers, at, images = cfg["inits"], cfg["optimizers"], cfg["at"], cfg["n_images"]
     for seed in args.seeds:
         for init in inits:
+            if (seed, init) in done:
+                continue
             t0 = time.perf_counter()
             points, runs = curvature_along_training(
                 data, seed=seed, init=init, optimizers=optimizers, lr=args.lr,
@@ -560,10 +648,6 @@ def main_curvature(argv: list[str]) -> int:
             doc["provenance"]["wall_seconds"] = round(time.perf_counter() - t_start, 1)
             write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
             _print(f"seed {seed} {init}: done in {time.perf_counter() - t0:.0f} s")
-    doc["provenance"]["finished"] = _now()
-    write_text_atomically(target, json.dumps(doc, indent=1, allow_nan=False) + "\n")
-    _print(f"wrote {target}: {len(doc['points'])} measurements")
-    return 0
 
 
 def main_data(argv: list[str]) -> int:

@@ -76,10 +76,26 @@ class Schedule:
         return float(self.lr)  # type: ignore[attr-defined]
 
 
+#: The largest count of updates a schedule takes (``every``, ``total``, warmup ``steps``): 2**53,
+#: the last integer a float64 holds exactly and far below int64's range, so ``t`` as an int64
+#: tensor can still be compared with it.
+MAX_STEPS = 2**53
+
+
 def _check_positive(name: str, **values: float) -> None:
     for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{name}: {key} must be a number > 0; got {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not 0 < value < math.inf):
+            raise ValueError(f"{name}: {key} must be a finite number > 0; got {value!r}")
+
+
+def _check_count(name: str, **values: float) -> None:
+    """A number of updates: a finite number in (0, MAX_STEPS]."""
+    _check_positive(name, **values)
+    for key, value in values.items():
+        if value > MAX_STEPS:
+            raise ValueError(f"{name}: {key} must be at most 2**53 updates (a run never gets "
+                             f"there); got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -106,7 +122,8 @@ class step(Schedule):  # noqa: N801
     name = "step"
 
     def __post_init__(self) -> None:
-        _check_positive(self.name, lr=self.lr, every=self.every, gamma=self.gamma)
+        _check_positive(self.name, lr=self.lr, gamma=self.gamma)
+        _check_count(self.name, every=self.every)
 
     def __call__(self, t: Any) -> Any:
         return self.lr * self.gamma ** (t // self.every)
@@ -122,7 +139,8 @@ class cosine(Schedule):  # noqa: N801
     name = "cosine"
 
     def __post_init__(self) -> None:
-        _check_positive(self.name, lr=self.lr, total=self.total)
+        _check_positive(self.name, lr=self.lr)
+        _check_count(self.name, total=self.total)
         if not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"cosine: lr_min must be in [0, lr]; got {self.lr_min!r}")
 
@@ -159,7 +177,7 @@ class linear_warmup(Schedule):  # noqa: N801
     def __post_init__(self) -> None:
         if not isinstance(self.schedule, Schedule):
             object.__setattr__(self, "schedule", constant(self.schedule))
-        _check_positive(self.name, steps=self.steps)
+        _check_count(self.name, steps=self.steps)
 
     def __call__(self, t: Any) -> Any:
         return self.schedule(t) * _minimum((t + 1) / self.steps, 1.0)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..clipping import check_clip_norm
 from ..rules import FIRST_ORDER, get_rule, resolve_hparams
-from ..schedules import Schedule
+from ..schedules import MAX_STEPS, Schedule
 from .records import jsonable
 
 PAPER_OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad")
@@ -265,6 +265,12 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError("lr with preset='tuned': the tuned preset picks every learning rate "
                           "from its grid, so the lr given would not be used; drop it, or use "
                           "preset='paper' to fix the rates", param="lr")
+    if not (cfg.grid is not None or cfg.preset == "tuned"):
+        for key in ("select_epochs", "select_seeds"):
+            if overrides.get(key) is not None:
+                raise ConfigError(f"{key} sets the grid search of preset='tuned', and preset "
+                                  f"{cfg.preset!r} has none, so it would not be used; drop "
+                                  f"it, or use preset='tuned'", param=key)
     for name in cfg.hparams or {}:
         if name not in cfg.optimizers:
             raise ConfigError(f"hparams for {name}: {name} is not among the optimizers "
@@ -337,11 +343,25 @@ def _check_controls(cfg: CompareConfig, n_train: int) -> None:
     if isinstance(w, bool) or not isinstance(w, int) or w < 0:
         raise ConfigError(f"warmup_steps must be an integer >= 0 (0: no warmup); got {w!r}",
                           param="warmup_steps")
+    if w > MAX_STEPS:
+        raise ConfigError(f"warmup_steps must be at most 2**53 updates (a run never gets "
+                          f"there); got {w}", param="warmup_steps")
+    given = [name for name, on in (("schedule", cfg.schedule is not None),
+                                   ("warmup_steps", bool(w)),
+                                   ("clip_norm", cfg.clip_norm is not None)) if on]
+    if given and set(cfg.optimizers) <= {"lbfgs"}:
+        raise ConfigError(f"{given[0]} applies to the first-order rules only, and L-BFGS (the "
+                          f"only optimizer here) would not use it; drop it, or add a "
+                          f"first-order rule to the optimizers", param=given[0])
     if cfg.schedule is not None and not str(cfg.schedule).strip():
         raise ConfigError("schedule is empty; give one such as 'cosine' or "
                           "'step:every=1000,gamma=0.5', or none for a constant rate",
                           param="schedule")
     total = cfg.total_steps(n_train, cfg.epochs)
+    if total > MAX_STEPS:  # the run would never end, and a cosine over it could not be built
+        raise ConfigError(f"epochs {cfg.epochs} is {total:,} updates, past the 2**53 a step "
+                          f"counter holds exactly (and no run finishes); give fewer epochs",
+                          param="epochs")
     try:
         cfg.schedule_for(1e-3, max(total, 1))
     except (TypeError, ValueError) as e:
