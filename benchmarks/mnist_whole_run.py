@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, nargs="+", default=[2, 10])
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds (median kept)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads of every variant (default: each its own default: "
+                         "torch's (all cores) for a-c, optlab's rule for d)")
     ap.add_argument("--variants", default="a,b,c,d", help="subset of a,b,c,d")
     ap.add_argument("--json", default=None, help="also write every measurement to this file")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -168,16 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         import torch
 
-        torch.set_num_threads(args.threads)
+        if args.threads:
+            torch.set_num_threads(args.threads)
         _child(args.child, args.epochs[0], args.out)
         return 0
 
     variants = [v for v in args.variants.split(",") if v]
     work = Path(tempfile.mkdtemp(prefix="optlab-whole-run-"))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    thread_args = ["--threads", str(args.threads)] if args.threads else []
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     load0 = os.getloadavg()
-    print(f"{os.cpu_count()} cores, {args.threads} threads per run; load average "
+    print(f"{os.cpu_count()} cores, {args.threads or 'default'} threads per run; load average "
           f"{load0[0]:.2f}; epochs {args.epochs}; rounds {args.rounds}", flush=True)
     rows: list[dict] = []
     for epochs in args.epochs:
@@ -191,18 +197,19 @@ def main(argv: list[str] | None = None) -> int:
                     if v == "d":
                         cmd = [sys.executable, "-m", "optlab", "compare", "--optimizers",
                                ",".join(PAPER), "--epochs", str(epochs), "--seeds", "1",
-                               "--threads", str(args.threads), "--quiet", "--out", str(out)]
+                               *thread_args, "--quiet", "--out", str(out)]
                         env_v = {**env, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
                     else:
                         cmd = [sys.executable, __file__, "--child", v, "--epochs", str(epochs),
-                               "--threads", str(args.threads), "--out", str(out)]
+                               *thread_args, "--out", str(out)]
                         env_v = env
                     wall, rss, rc = _spawn(cmd, env_v)
                     label = v + (f" ({kind} cache)" if kind else "")
                     print(f"  {epochs:>2} epochs, round {r + 1}: {label:<16} {wall:7.1f} s "
-                          f"{rss:7.0f} MiB", flush=True)
+                          f"{rss:7.0f} MiB  (load average {os.getloadavg()[0]:.1f})", flush=True)
                     rows.append({"epochs": epochs, "round": r, "variant": v, "cache": kind,
-                                 "seconds": wall, "peak_rss_mib": rss, "status": rc})
+                                 "seconds": wall, "peak_rss_mib": rss, "status": rc,
+                                 "load": os.getloadavg()[0]})
     shutil.rmtree(work, ignore_errors=True)
     labels = {"a": "(a) DataLoader + torch.optim, 4 models in turn",
               "b": "(b) hand-written loop, one randperm per epoch",

@@ -348,3 +348,39 @@ def test_schedule_warmup_and_clipping_are_applied_recorded_and_summarized(tmp_pa
             "after a linear warmup of 20 updates") in text
     assert "gradients clipped to global norm 0.5 per model" in text
     assert "Training controls" not in summarize([str(plain)])
+
+
+def _accuracies(doc):
+    return [(r["optimizer"], r["seed"], [(e["train_loss"], e["train_acc"], e["test_acc"])
+                                         for e in r["epochs"]]) for r in doc["runs"]]
+
+
+def test_jobs_2_gives_the_runs_of_jobs_1_and_an_interrupt_keeps_finished_stacks(
+        tmp_path, monkeypatch):
+    """Seed stacks in parallel processes: the same numbers as one process (each seed's stack is
+    deterministic), records in seed order, jobs in the provenance; a Ctrl-C after the first
+    finished stack keeps it, and --resume completes the file to the same numbers."""
+    common = ["compare", *SMALL, "--optimizers", "sgd,adam", "--seeds", "2", "--threads", "1",
+              "--no-compile"]
+    assert _run([*common, "--out", str(tmp_path / "one")]) == 0
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    par = tmp_path / "par"
+    monkeypatch.setenv("OPTLAB_INTERRUPT_AFTER_UNITS", "1")
+    assert _run([*common, "--jobs", "2", "--out", str(par)]) == 130
+    monkeypatch.delenv("OPTLAB_INTERRUPT_AFTER_UNITS")
+    kept = json.loads((par / "results.json").read_text())
+    assert len([r for r in kept["runs"] if r["status"] == "ok"]) >= 2  # a whole stack
+    assert _run([*common, "--jobs", "2", "--resume", "--out", str(par)]) == 0
+    assert _run([*common, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    for path in (par, tmp_path / "two"):
+        doc = json.loads((path / "results.json").read_text())
+        assert _accuracies(doc) == _accuracies(one)
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two["provenance"]["jobs"] == 2 and one["provenance"]["jobs"] == 1
+    assert "jobs" not in two["config"]  # how fast, not what: a resume may change it
+    assert not list(par.glob(".checkpoint-*"))
+
+
+def test_jobs_must_be_positive(tmp_path, capsys):
+    assert _run(["compare", *SMALL, "--jobs", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--jobs must be an integer >= 1" in capsys.readouterr().err

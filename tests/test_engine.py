@@ -197,7 +197,53 @@ def test_device_choice():
         with pytest.raises(engine.DeviceError, match="no CUDA GPU"):
             engine.pick_device("cuda")
     assert engine.default_threads(1, False) == 1
-    assert 1 <= engine.default_threads(8, True) <= 2
+
+
+def test_thread_rule_follows_the_measurements(monkeypatch):
+    from optlab.mnist import runtime
+
+    monkeypatch.setattr(runtime, "_cores", lambda: 16)
+    assert engine.default_threads(7, False, load=0.0) == 1  # eager: 1 thread, steadier
+    assert engine.default_threads(2, True, load=0.0) == 1  # small compiled stacks: no gain
+    assert engine.default_threads(4, True, load=0.0) == 2  # K=4 compiled gains from 2 threads
+    assert engine.default_threads(28, True, load=0.0) == 8  # batch-32 GEMMs split no further
+    assert engine.default_threads(28, True, jobs=4, load=0.0) == 4  # cores shared by the jobs
+    assert engine.default_threads(28, True, load=12.0) == 4  # only the idle cores
+    monkeypatch.setattr(runtime, "_cores", lambda: 2)
+    assert engine.default_threads(28, True, load=0.0) == 2
+    assert engine.default_threads(28, True, jobs=2, load=0.0) == 1
+    # busy (measured: 2 threads 15-20x slower per step at load 10 on 2 cores)
+    assert engine.default_threads(28, True, load=1.2) == 1
+    assert engine.default_threads(28, True, load=10.0) == 1
+
+
+def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, monkeypatch):
+    cpu = torch.device("cpu")
+    cold, warm = engine.compile_break_even(2), engine.compile_break_even(2, warm=True)
+    assert warm < cold
+    assert engine.compile_break_even(4) < engine.compile_break_even(1)  # measured: K=1 gains less
+    assert engine.compile_mode_for(cpu, None, cold - 1, n_models=2) is None
+    assert engine.compile_mode_for(cpu, None, cold, n_models=2) == "default"
+    assert engine.compile_mode_for(cpu, None, warm, warm=True, n_models=2) == "default"
+    assert engine.compile_mode_for(cpu, True, 1) == "default"
+    assert engine.compile_mode_for(cpu, False, 10**9) is None
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    specs = [ModelSpec("adam", {}, 0), ModelSpec("sgd", {"lr": 0.1}, 0)]
+    # 2 models x 1000 steps x e epochs: between the warm and the cold break-even
+    e = warm // 2000 + 1
+    kw = {"epochs": e, "batch_size": 32, "n_train": 32_000}
+    assert e * 2000 < cold
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
+    assert engine.plan_compile(specs, compile=None, **kw) is None
+    engine._remember_compiled(engine._graph_key(specs, 32, 32_000, torch.float32, cpu))
+    # inductor's kernels are per thread count: another count is not warm
+    other = 2 if torch.get_num_threads() == 1 else 1
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=32_000, threads=other)
+    assert engine.compile_cache_warm(specs, batch_size=32, n_train=32_000)
+    assert engine.plan_compile(specs, compile=None, **kw) == "default"
+    # another stack (other rules, or another data size) is another graph: still cold
+    assert not engine.compile_cache_warm(specs[:1], batch_size=32, n_train=32_000)
+    assert not engine.compile_cache_warm(specs, batch_size=32, n_train=16_000)
 
 
 def test_compile_failure_falls_back_to_eager_with_one_warning(small, monkeypatch):

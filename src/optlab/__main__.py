@@ -247,8 +247,11 @@ def compare_parser() -> argparse.ArgumentParser:
                         "DIR/results.json.bak, or .bak2, ... when that is taken); without it "
                         "such a DIR is refused")
     p.add_argument("--threads", type=_int, default=None,
-                   help="CPU threads (default: 1 for one model, 2 for a compiled stack unless "
-                        "the machine is busy; never more than the cores)")
+                   help="CPU threads per stack (default: 1 for an eager run or fewer than 4 "
+                        "models, else the cores per job, at most 8; never more than the cores)")
+    p.add_argument("--jobs", type=_int, default=None, metavar="N",
+                   help="train up to N seeds' stacks at once, in parallel processes; the "
+                        "results are merged into the one results file (default: 1)")
     p.add_argument("--conventions", choices=("pytorch", "keras"), default=None,
                    help="whose defaults fill the hyperparameters and the initialization: "
                         "pytorch (torch.optim, nn.Linear; the default) or keras (Keras 3: "
@@ -298,7 +301,7 @@ def main_compare(argv: list[str]) -> int:
         if args.optimizers is not None else None,
         "lr": args.lr, "epochs": args.epochs, "seeds": args.seeds,
         "batch_size": args.batch_size, "dataset": args.dataset, "data_dir": args.data_dir,
-        "device": args.device, "threads": args.threads,
+        "device": args.device, "threads": args.threads, "jobs": args.jobs,
         "compile": False if args.no_compile else None,
         "conventions": args.conventions, "init": args.init,
         "select_epochs": args.select_epochs, "select_seeds": args.select_seeds,
@@ -605,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         return _say_stopped(argv, isinstance(e, Terminated))
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _say_stopped(argv: list[str], terminated: bool) -> int:

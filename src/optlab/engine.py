@@ -64,6 +64,16 @@ __all__ = [
     "checkpoint_epoch",
     "DeviceError",
     "compile_mode_for",
+    "compile_break_even",
+    "plan_compile",
+    "compile_cache_warm",
     "data_generator",
     "jsonable",
 ]
+from .mnist.runtime import COMPILE_BREAK_EVEN, compile_break_even  # noqa: E402, F401
+from .mnist.stack import (  # noqa: E402, F401
+    _graph_key,
+    _remember_compiled,
+    compile_cache_warm,
+    plan_compile,
+)

@@ -205,7 +205,8 @@ def _run_scalar(
     xs, ys = [x], [y]
     xlo, xhi, ylo, yhi = box
     run = steps if (xlo <= x <= xhi and ylo <= y <= yhi) else 0
-    nx = ny = None
+    nx: list[float] | None = None
+    ny: list[float] = []
     if noise is not None:
         nx, ny = noise[:, 0, 0].tolist(), noise[:, 0, 1].tolist()
     for t in range(run):
@@ -399,7 +400,7 @@ def trajectory(
         ok = (xs >= box[0]) & (xs <= box[1]) & (ys >= box[2]) & (ys <= box[3])
         ok &= np.isfinite(losses)
     bad = ~ok
-    diverged = bad.any(axis=0)
+    diverged: np.ndarray = np.asarray(bad.any(axis=0))
     diverged_at = np.where(diverged, bad.argmax(axis=0), -1)
     if diverged.any():
         dead = diverged & (np.arange(steps + 1)[:, None] >= diverged_at)

@@ -94,6 +94,7 @@ class CompareConfig:
     data_dir: str | None = None
     device: str = "auto"
     threads: int | None = None
+    jobs: int = 1  # seed stacks trained at once, in parallel processes
     compile: bool | None = None  # None: automatic
     val_size: int = 0
     select_epochs: int | None = 3  # None: the full horizon, ``epochs``
@@ -142,7 +143,7 @@ class CompareConfig:
     def experiment(self) -> dict[str, Any]:
         """The settings that define the numbers (not where or how fast they are computed)."""
         d = asdict(self)
-        for k in ("device", "threads", "compile", "data_dir"):
+        for k in ("device", "threads", "jobs", "compile", "data_dir"):
             d.pop(k)
         if d["hparams"] is None:  # files written before presets had their own hparams
             d.pop("hparams")
@@ -272,6 +273,8 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(str(e)) from None
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"--threads must be >= 1; got {cfg.threads}")
+    if isinstance(cfg.jobs, bool) or not isinstance(cfg.jobs, int) or cfg.jobs < 1:
+        raise ConfigError(f"--jobs must be an integer >= 1; got {cfg.jobs!r}")
     if cfg.preset == "tuned" and cfg.grid is None:
         cfg.grid = {o: list(get_rule(o).lr_grid) for o in cfg.optimizers if o != "lbfgs"}
     if cfg.grid is not None:  # a rule left out would run untuned yet be reported as tuned

@@ -72,6 +72,7 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
         if hasattr(os, "getloadavg") else None,
         "threads": None,  # filled per run (each run records its own too)
+        "jobs": cfg.jobs,
         "compile": None,
         "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),
         "dataset": getattr(dataset, "name", cfg.dataset),

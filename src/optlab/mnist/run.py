@@ -72,20 +72,19 @@ from ..results import run_record as _run_record
 from ..rules import resolve_hparams
 from .checkpoint import checkpoint_epoch
 from .console import _Log
-from .device_data import prepare_data
+from .device_data import PreparedData, prepare_data
 from .lbfgs_runner import train_lbfgs
 from .output import OutputDir, ResultsFile
 from .presets import LBFGS_DEFAULT_VARIANT, CompareConfig
 from .provenance import provenance
 from .records import ModelSpec, RunResult, jsonable
 from .runtime import (
-    compile_mode_for,
     default_threads,
     enable_compile_cache,
     pick_device,
     set_threads,
 )
-from .stack import train_stack
+from .stack import plan_compile, train_stack
 
 
 class _Interrupt:
@@ -123,13 +122,10 @@ def load_data(cfg: CompareConfig) -> Any:
 def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_desc
                  ) -> list[dict[str, Any]]:
     """Train one stack (specs share a seed), saving after every epoch."""
-    mode = compile_mode_for(data.x_train.device, cfg.compile,
-                            len(specs) * (data.n_train // cfg.batch_size) * cfg.epochs)
-    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
-    threads = set_threads(
-        cfg.threads or default_threads(len(specs), mode is not None, load0))
     seed = specs[0].seed
     epochs = cfg.selection_epochs if phase == "selection" else cfg.epochs
+    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
+    threads = _stack_threads(cfg, specs, data, epochs, 1, load0)
     names = ",".join(dict.fromkeys(s.optimizer for s in specs))
     bar = log.bar(epochs * (data.n_train // cfg.batch_size),
                   f"{phase} seed {seed} [{len(specs)} models]")
@@ -142,7 +138,8 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
             res.put(rec, section)
         res.save()
         e0 = results[0].epochs[-1] if results[0].epochs else None
-        secs = f"{e0.seconds:.1f} s" if e0 else ""
+        secs = (f"{e0.seconds:.1f} s" + (f" + eval {e0.eval_seconds:.1f} s"
+                                         if e0.eval_seconds is not None else "")) if e0 else ""
         if len(results) <= 8:
             accs = "  ".join(
                 f"{r.spec.optimizer}"
@@ -180,6 +177,97 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     res.doc["provenance"]["compile"] = results[0].info.get("compile_mode")
     interrupt.unit_done()
     return [_run_record(r, phase, threads) for r in results]
+
+
+def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: PreparedData,
+                   epochs: int, jobs: int, load: float | None) -> int:
+    """Sets and returns the torch threads of one stack: ``--threads``, else the measured rule
+    of :func:`optlab.default_threads` for this stack's compile plan (judged with the
+    threads a compiled run would get: inductor caches per thread count), ``jobs`` and the
+    load average ``load`` (the one at the start of the command: its own stacks raise it)."""
+    def rule(compiled: bool) -> int:
+        return cfg.threads or default_threads(len(specs), compiled, jobs, load)
+
+    mode = plan_compile(specs, epochs=epochs, batch_size=cfg.batch_size,
+                               n_train=data.n_train, compile=cfg.compile,
+                               device=data.x_train.device, threads=rule(True))
+    return set_threads(rule(mode is not None))
+
+
+def _ignore_sigint() -> None:
+    """In a job process: Ctrl-C is the parent's to handle (it saves, then ends the jobs)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stack_job(cfg: CompareConfig, specs: list[ModelSpec], jobs: int, checkpoint: str,
+               load: float | None) -> dict[str, Any]:
+    """One seed's stack in a process of its own (``--jobs``): loads the data, trains with a
+    checkpoint after every epoch (so an interrupted job resumes), returns the run records."""
+    enable_compile_cache()
+    device = pick_device(cfg.device)
+    data = prepare_data(load_data(cfg), device=device)
+    threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs, load)
+    t0 = time.perf_counter()
+    results = train_stack(specs, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                          compile=cfg.compile, checkpoint=checkpoint)
+    return {"records": [_run_record(r, "final", threads) for r in results],
+            "threads": threads, "wall": time.perf_counter() - t0,
+            "compile_seconds": results[0].compile_seconds,
+            "compile_mode": results[0].info.get("compile_mode")}
+
+
+def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res: ResultsFile,
+                          log: _Log, interrupt: _Interrupt) -> None:
+    """Train the seed stacks ``stacks`` in ``cfg.jobs`` spawned processes; this process alone
+    writes the results file, once per finished stack. A job that fails is reported and the
+    others go on (their runs are saved; the error is raised at the end); on Ctrl-C the jobs are
+    ended and what finished is saved (unfinished stacks keep their checkpoints: ``--resume``)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    jobs = min(cfg.jobs, len(stacks))
+    log.line(f"final: {len(stacks)} seed stacks in {jobs} parallel processes (--jobs)")
+    errors: list[str] = []
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    clean = False
+    try:
+        load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
+        futures = {pool.submit(_stack_job, cfg, specs, jobs,
+                               str(res.checkpoint("final", specs[0].seed, specs[0].init)),
+                               load0): specs[0] for specs in stacks}
+        for fut in as_completed(futures):
+            first = futures[fut]
+            seed = first.seed
+            try:
+                out = fut.result()
+            except Exception as e:  # noqa: BLE001 - one job's failure must not lose the others
+                errors.append(f"seed {seed}: {type(e).__name__}: {e}")
+                log.line(f"final seed {seed}: failed ({type(e).__name__}: {e})")
+                continue
+            for rec in out["records"]:
+                res.put(rec, "runs")
+            res.save()
+            res.checkpoint("final", seed, first.init).unlink(missing_ok=True)
+            comp = out["compile_seconds"]
+            log.line(f"final seed {seed}: {len(out['records'])} models done in "
+                     f"{out['wall']:.1f} s, {out['threads']} thr"
+                     + (f" (compile {comp:.1f} s)" if comp else " (eager)"))
+            res.doc["provenance"]["threads"] = out["threads"]
+            res.doc["provenance"]["compile"] = out["compile_mode"]
+            interrupt.unit_done()
+        clean = True
+    finally:
+        if not clean:  # Ctrl-C or an error here: end the jobs now
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=clean, cancel_futures=True)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(stacks)} seed stacks failed ("
+                           f"{'; '.join(errors)}); the finished runs are saved, rerun with "
+                           "--resume to complete the others")
 
 
 def _spec(cfg: CompareConfig, name: str, lr: float | None, seed: int,
@@ -283,8 +371,17 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
         lrs.update(_select(cfg, dataset, device, res, log, interrupt))
 
     adam_seconds: dict[int, float] = {}
+    parallel = cfg.jobs > 1 and len(cfg.seeds) * len(cfg.init_list()) > 1
+    if parallel:
+        stacks = [s for s in (_to_train(_specs_for(cfg, seed, lrs, full.n_train, init), res,
+                                        "final", log, cfg, full)
+                              for seed in cfg.seeds for init in cfg.init_list()) if s]
+        if len(stacks) > 1:
+            _train_seeds_parallel(cfg, stacks, res, log, interrupt)
+        elif stacks:
+            _train_group(cfg, stacks[0], full, res, log, "final", "runs", interrupt, device)
     for seed in cfg.seeds:
-        for init in cfg.init_list():
+        for init in ([] if parallel else cfg.init_list()):
             specs = _to_train(_specs_for(cfg, seed, lrs, full.n_train, init), res, "final",
                               log, cfg, full)
             if specs:
@@ -294,6 +391,9 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
                 adam_seconds[seed] = sum(e["seconds"] for e in r["epochs"])
         if "lbfgs" in cfg.optimizers:
             _run_lbfgs(cfg, seed, full, res, log, interrupt, adam_seconds.get(seed))
+    if parallel:  # the records in seed order, as a sequential run writes them
+        order = {seed: i for i, seed in enumerate(cfg.seeds)}
+        res.doc["runs"].sort(key=lambda r: order.get(r["seed"], len(order)))
     res.doc["provenance"]["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
         timespec="seconds")
     res.save()

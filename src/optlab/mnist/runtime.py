@@ -39,23 +39,34 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_threads(n_models: int, compiled: bool, load: float | None = None) -> int:
-    """One thread for a single or eager model (steadier and as fast), two for a compiled stack;
-    never more than the cores that are idle. On a busy machine (1-minute load average above
-    ``cores - 2``) a stack gets one thread too: a 2-thread OpenMP step whose second thread is
-    preempted waits at every barrier (measured here: 79 ms/step on 2 threads against 3.8 ms on
-    1 thread, for the same K=4 step at a load average of 7.5 on 2 cores). ``load``: the load
-    average to judge by (default: now); a long run passes the one from its start, since its own
-    earlier stacks raise the load average later on."""
+def default_threads(n_models: int, compiled: bool, jobs: int = 1,
+                    load: float | None = None) -> int:
+    """Threads for one stack, by what was measured on a 2-core VM (``benchmarks/`` and the
+    performance notes):
+
+    * an **eager** step, or a single model, is as fast or faster on 1 thread and far steadier
+      (2-thread eager epochs showed 4-6x outliers whenever a vCPU was preempted);
+    * a **compiled stack of 4 or more** models gains from a second thread on an idle machine
+      (K=4: 2.17 s against 3.25 s per epoch; K=7: 3.72 s against 5.02 s; K=8: 3.69 s against
+      7.32 s);
+    * on a **busy** machine a second thread is a disaster: compiled K=4, interleaved, load
+      average 10-12 on 2 cores (``benchmarks/compile_cost.py --child 4 compile --threads T``):
+      5.4 / 7.3 / 6.5 ms per step on 1 thread against 107 / 104 / 132 ms on 2 (every OpenMP
+      barrier waits for the preempted thread).
+
+    So: 1 thread, unless the stack is compiled and K >= 4; then the cores left idle by the
+    1-minute load average (``load``, default: now), shared by ``jobs`` parallel stacks, at
+    most one per 2 models and at most 8 (batch-32 GEMMs are too small to split further;
+    beyond 2 threads this is not measured here)."""
     cores = _cores()
-    want = 2 if (compiled and n_models > 1) else 1
+    if not compiled or n_models < 4:
+        return 1
     try:
-        idle = cores - (os.getloadavg()[0] if load is None else load)
+        busy = os.getloadavg()[0] if load is None else load
     except (AttributeError, OSError):  # pragma: no cover
-        idle = cores
-    if idle < want - 0.5:
-        want = 1
-    return max(1, min(want, cores))
+        busy = 0.0
+    idle = min(cores, max(1, round(cores - busy)))
+    return max(1, min(idle // max(1, jobs), n_models // 2, 8))
 
 
 def set_threads(n: int) -> int:
@@ -90,16 +101,46 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def compile_mode_for(device: torch.device, compile: bool | None, work: int) -> str | None:
-    """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on when
-    the run is long enough to repay a cold compile (``work`` = models x steps >= 10,000) on the
-    CPU, always on CUDA (CUDA graphs), off on MPS."""
+# Break-even of compiling, in model-steps (models x steps), measured with
+# `python benchmarks/compile_cost.py --ks 1 4 7 --steps 300` (one thread, batches of 32, the
+# first K of sgd, rmsprop, adam, adagrad, momentum, nesterov, adamw: one rule group per model).
+# The machine was a shared 2-core VM (load average 9-17), so every figure is inflated, the
+# ratios less so; each row is (eager ms/step, compiled ms/step, first compiled step cold s /
+# warm s) -> break-even cold / warm = first-step seconds / per-step gain x K:
+#   K=1: 2.28, 1.86 (1.2x), 66.6 / 8.4 s  -> 160,000 / 20,000   (load 11-17)
+#   K=4: 8.65, 3.31 (2.6x), 69.5 / 4.8 s  ->  52,000 /  3,600   (load 9-10)
+#   K=7: 55.7, 36.6 (1.5x), 255 / 20.1 s  ->  93,000 /  7,400   (load 14-17, noisiest)
+# Every K compiled to one graph (no graph breaks, no recompiles); a cold compile's time is the
+# C++ compiler on inductor's kernels (compile_file ~90% of it), a warm one's is dynamo's
+# tracing plus loading the cached module. The performance notes' quiet-machine figures (cold
+# 9-24 s, K=4 1.2 ms/step compiled against about 2.5 ms eager) give the same order for K=4
+# (15 s / 1.3 ms x 4 = 46,000). One MNIST epoch of K=4 is 7,500 model-steps: a cold compile of
+# the paper's stack pays from about 7 epochs, a warm one within the first.
+COMPILE_BREAK_EVEN: dict[int, tuple[int, int]] = {  # smallest K of the row: (cold, warm)
+    1: (160_000, 20_000),
+    4: (52_000, 4_000),
+    7: (93_000, 7_500),
+}
+
+
+def compile_break_even(n_models: int, warm: bool = False) -> int:
+    """The measured break-even (model-steps) of the row of the largest measured K <= n_models."""
+    row = COMPILE_BREAK_EVEN[max(k for k in COMPILE_BREAK_EVEN if k <= max(1, n_models))]
+    return row[1] if warm else row[0]
+
+
+def compile_mode_for(device: torch.device, compile: bool | None, work: int,
+                     warm: bool = False, n_models: int = 1) -> str | None:
+    """``None`` (eager) or the ``torch.compile`` mode. ``compile=None`` means automatic: on the
+    CPU, compile when the run's ``work`` (models x steps) reaches the measured break-even for a
+    stack of ``n_models`` (:func:`compile_break_even`; ``warm``: this step's graph is already
+    in the inductor cache); always on CUDA (CUDA graphs); off on MPS."""
     if compile is False:
         return None
     if device.type == "mps":
         return None if compile is None else "default"
     if device.type == "cuda":
         return "reduce-overhead"
-    if compile is None and work < 10_000:
+    if compile is None and work < compile_break_even(n_models, warm):
         return None
     return "default"

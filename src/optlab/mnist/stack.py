@@ -45,6 +45,7 @@ closure on large or full batches.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -68,6 +69,63 @@ from .compiled_step import (
 from .device_data import PreparedData, data_generator
 from .records import EpochMetrics, ModelSpec, RunResult
 from .runtime import _sync, compile_mode_for
+
+
+def _graph_key(specs: Sequence[ModelSpec], batch_size: int, n_train: int, dtype: torch.dtype,
+               device: torch.device, threads: int | None = None) -> str:
+    """What the compiled step's graph depends on: the rule groups in stack order, K, the batch
+    size, the rows of the epoch buffer, dtype, device, torch version and the torch threads
+    (inductor's CPU kernels are generated for a thread count: measured, a 2-thread run after a
+    1-thread one compiled cold again)."""
+    import hashlib
+
+    ordered = [specs[i] for i in _order_by_group(specs)]
+    text = json.dumps([[_group_key(s) for s in ordered], batch_size,
+                       (n_train // batch_size) * batch_size, str(dtype), device.type,
+                       torch.__version__, torch.get_num_threads() if threads is None else threads])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _graph_marker(key: str) -> str | None:
+    cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    return os.path.join(cache, "optlab-graphs", key) if cache else None
+
+
+def compile_cache_warm(specs: Sequence[ModelSpec], *, batch_size: int, n_train: int,
+                       dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                       threads: int | None = None) -> bool:
+    """Whether this stack's step was compiled before into the inductor cache
+    ``TORCHINDUCTOR_CACHE_DIR`` (optlab leaves a marker there after each compile), with
+    ``threads`` torch threads (default: the current setting)."""
+    marker = _graph_marker(_graph_key(specs, batch_size, n_train, dtype, torch.device(device),
+                                      threads))
+    return marker is not None and os.path.exists(marker)
+
+
+def plan_compile(specs: Sequence[ModelSpec], *, epochs: int, batch_size: int, n_train: int,
+                 compile: bool | None, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str = "cpu", threads: int | None = None) -> str | None:
+    """The compile mode :func:`train_stack` will use for this stack when it runs with
+    ``threads`` torch threads (default: the current setting); see :func:`compile_mode_for`,
+    the work is ``len(specs) x steps``."""
+    device = torch.device(device)
+    warm = compile is None and compile_cache_warm(specs, batch_size=batch_size,
+                                                  n_train=n_train, dtype=dtype, device=device,
+                                                  threads=threads)
+    return compile_mode_for(device, compile, len(specs) * (n_train // batch_size) * epochs,
+                            warm, len(specs))
+
+
+def _remember_compiled(key: str) -> None:
+    marker = _graph_marker(key)
+    if marker is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "a", encoding="utf-8"):
+            pass
+    except OSError:  # a read-only cache: the next run judges it cold, nothing worse
+        pass
 
 
 def _epoch_metrics(
@@ -179,7 +237,8 @@ def train_stack(
     pos = torch.zeros((), dtype=torch.int64, device=device)
     correct = torch.zeros(k, dtype=torch.int64, device=device)
     arange = torch.arange(batch_size, device=device)
-    mode = compile_mode_for(device, compile, k * n_batches * epochs)
+    mode = plan_compile(specs, epochs=epochs, batch_size=batch_size, n_train=data.n_train,
+                        compile=compile, dtype=dtype, device=device)
     if mode == "reduce-overhead":  # CUDA graphs: every mutated input must keep its address
         from torch import _dynamo
 
@@ -240,6 +299,8 @@ def train_stack(
                 alive[m_idx] = False
                 r.status = "diverged"
         if epoch == start:
+            if stepper.compiled:
+                _remember_compiled(_graph_key(specs, batch_size, data.n_train, dtype, device))
             for r in results:
                 r.compile_seconds = stepper.compile_seconds
                 r.info["compile"] = stepper.compiled
