@@ -152,3 +152,12 @@ def test_paired_differences_and_their_verdicts(paper_dir):
     assert row[2] == "0, 1" and row[3].startswith(("**resolved**", "**unresolved**"))
     assert not _rows(md, f"{best} − sgd")  # sgd diverged on every seed: no pair to make
     assert "binomial standard error" in md
+
+
+def test_the_same_file_named_twice_is_one_section(paper_dir):
+    """A folder and its results.json (or one path twice) are the same results: one section."""
+    folder = paper_dir
+    once = summarize([folder])
+    twice = summarize([folder, folder / "results.json", str(folder)])
+    assert twice == once
+    assert once.count("## ") == 1

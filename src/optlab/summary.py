@@ -478,7 +478,15 @@ def summarize(paths: Sequence[str | os.PathLike]) -> str:
     that cannot be read."""
     if not paths:
         raise SummaryError("give at least one results.json or directory holding one")
-    docs = [(str(p), read_results(p)) for p in paths]  # read all first: fail before rendering
+    seen: set[str] = set()
+    unique = []
+    for p in paths:  # the same file named twice (a folder and its results.json) is one section
+        path = Path(p).expanduser()
+        key = os.path.realpath(path / "results.json" if path.is_dir() else path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    docs = [(str(p), read_results(p)) for p in unique]  # read all first: fail before rendering
     sections = []
     for p, doc in docs:
         try:
