@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -121,28 +122,27 @@ def sign(x: Any) -> Any:
     return m.sign(x)
 
 
-def maximum(a: Any, b: Any) -> Any:
-    """The element-wise maximum; NaN if either is NaN (NumPy's and torch's rule)."""
+def _extremum(name: str, pick: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``numpy.<name>`` / ``torch.<name>`` of ``a`` and ``b``, or ``pick`` on two floats; NaN if
+    either is NaN (NumPy's and torch's rule, which Python's ``max``/``min`` do not follow)."""
     m = _either(a, b)
     if m is None:
         if math.isnan(a) or math.isnan(b):
             return math.nan
-        return max(a, b)
+        return pick(a, b)
     if m.__name__ == "torch":
-        return m.maximum(*_tensors(m, a, b))
-    return m.maximum(a, b)
+        return getattr(m, name)(*_tensors(m, a, b))
+    return getattr(m, name)(a, b)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """The element-wise maximum; NaN if either is NaN."""
+    return _extremum("maximum", max, a, b)
 
 
 def minimum(a: Any, b: Any) -> Any:
     """The element-wise minimum; NaN if either is NaN."""
-    m = _either(a, b)
-    if m is None:
-        if math.isnan(a) or math.isnan(b):
-            return math.nan
-        return min(a, b)
-    if m.__name__ == "torch":
-        return m.minimum(*_tensors(m, a, b))
-    return m.minimum(a, b)
+    return _extremum("minimum", min, a, b)
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
