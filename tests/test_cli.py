@@ -220,6 +220,42 @@ def test_keras_conventions_are_applied_and_recorded(tmp_path):
     assert torch.equal(mlp.init_flat(0, init="glorot"), mlp.init_flat(0, init="glorot"))
 
 
+def test_paper_preset_without_conventions_runs_both(tmp_path, capsys):
+    """--preset paper names no framework, so one call runs PyTorch's reading into OUT and
+    Keras 3's into OUT-keras; a results file in the second that would be refused is refused
+    before the first one trains, and a rerun refuses without losing either file."""
+    out = tmp_path / "paper"
+    args = ["compare", "--preset", "paper", "--dataset", "synthetic", "--quiet", "--epochs", "1",
+            "--seeds", "1", "--no-compile", "--optimizers", "adagrad", "--out", str(out)]
+    keras_json = tmp_path / "paper-keras" / "results.json"
+    keras_json.parent.mkdir()
+    keras_json.write_text("{not json")  # not a results file: refused, kept
+    assert _run(args) == 2
+    assert "paper-keras" in capsys.readouterr().err
+    assert not (out / "results.json").exists()  # refused before the PyTorch half trained
+    assert keras_json.read_text() == "{not json"
+    keras_json.unlink()
+    assert _run(args) == 0
+    docs = {name: json.loads((path / "results.json").read_text())
+            for name, path in (("pytorch", out), ("keras", keras_json.parent))}
+    assert {n: d["config"]["conventions"] for n, d in docs.items()} == {
+        "pytorch": "pytorch", "keras": "keras"}
+    assert docs["keras"]["config"]["init"] == "glorot"
+    assert docs["keras"]["runs"][0]["hparams"]["initial_accumulator_value"] == 0.1
+    assert docs["pytorch"]["runs"][0]["hparams"]["initial_accumulator_value"] == 0.0
+    before = {p: p.read_bytes() for p in (out / "results.json", keras_json)}
+    assert _run(args) == 2  # finished results: a rerun needs --resume or --force
+    assert "resume" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    assert _run(args + ["--resume"]) == 0  # nothing left to train; both files kept
+    for path, doc in ((out, docs["pytorch"]), (keras_json.parent, docs["keras"])):
+        assert json.loads((path / "results.json").read_text())["runs"] == doc["runs"]
+    one = tmp_path / "one"  # --conventions names one reading: one directory
+    assert _run([*args[:-1], str(one), "--conventions", "keras"]) == 0
+    assert json.loads((one / "results.json").read_text())["config"]["conventions"] == "keras"
+    assert not (tmp_path / "one-keras").exists()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--conventions", "tf"], "invalid choice"),
     (["--init", "xavier"], "invalid choice"),

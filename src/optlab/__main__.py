@@ -214,7 +214,8 @@ def compare_parser() -> argparse.ArgumentParser:
             "presets:\n"
             "  paper  sgd, rmsprop, adam, adagrad; lr 0.001; batch 32; 10 epochs; 3 seeds "
             "(the default);\n"
-            "         run it twice, with --conventions pytorch and --conventions keras\n"
+            "         without --conventions it runs both: PyTorch's into OUT, Keras 3's into\n"
+            "         OUT-keras (results/paper, results/paper-keras)\n"
             "  init   sgd and adam at lr 0.001 from pytorch, glorot and he initial weights;\n"
             "         batch 32; 10 epochs; 3 seeds\n"
             f"  tuned  all {len(FIRST_ORDER)} first-order rules; lr picked from each rule's log "
@@ -288,7 +289,8 @@ def compare_parser() -> argparse.ArgumentParser:
                    help="whose defaults fill the hyperparameters and the initialization: "
                         "pytorch (torch.optim, nn.Linear; the default) or keras (Keras 3: "
                         "RMSprop rho 0.9 and AdaGrad with eps 1e-7 inside the root, AdaGrad's "
-                        "accumulator from 0.1, Adam's eps-hat, Glorot-uniform weights)")
+                        "accumulator from 0.1, Adam's eps-hat, Glorot-uniform weights); --preset "
+                        "paper without it runs both, into OUT and OUT-keras")
     p.add_argument("--init", choices=("pytorch", "glorot", "he"), default=None,
                    help="initial weights (default: the conventions' own); for ablations")
     p.add_argument("--select-epochs", type=_int, default=None,
@@ -347,32 +349,45 @@ def main_compare(argv: list[str]) -> int:
             base = {k: v for k, v in base.items()
                     if k == "*" or k in overrides["optimizers"]}
         overrides["lr"] = {**base, **args.lr}
+    both = args.preset == "paper" and args.conventions is None  # the paper names no framework
     try:
-        cfg = compare.make_config(args.preset, **overrides)
-        engine.pick_device(cfg.device)  # fail fast, before loading data
+        if both:
+            outs = compare.convention_outputs(args.out)
+            cfgs = [compare.make_config(args.preset, **{**overrides, "conventions": name})
+                    for name in outs]
+        else:
+            outs = {args.conventions or "pytorch": Path(args.out).expanduser()}
+            cfgs = [compare.make_config(args.preset, **overrides)]
+        engine.pick_device(cfgs[0].device)  # fail fast, before loading data
     except (compare.ConfigError, engine.DeviceError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     from .data import DataError
 
-    results_json = Path(args.out).expanduser() / "results.json"
+    jsons = [Path(out) / "results.json" for out in outs.values()]
+    if both and not args.quiet:
+        _print(f"--preset paper without --conventions: both readings, PyTorch's into {jsons[0]} "
+               f"and Keras 3's into {jsons[1]}")
     try:
-        doc = compare.run_comparison(cfg, args.out, resume=args.resume, quiet=args.quiet,
-                                     force=args.force)
+        docs = compare.run_comparisons(list(zip(cfgs, outs.values(), strict=True)),
+                                       resume=args.resume, quiet=args.quiet, force=args.force)
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     except KeyboardInterrupt as e:
-        _say_interrupted(e, results_json)
+        for results_json in jsons:
+            _say_interrupted(e, results_json)
         return 143 if isinstance(e, Terminated) else 130
     except OSError as e:  # a full disk, a directory made read-only while running
-        _fail(f"python -m optlab compare: error: cannot write in {results_json.parent}: "
+        where = " or ".join(str(j.parent) for j in jsons)
+        _fail(f"python -m optlab compare: error: cannot write in {where}: "
               f"{e.strerror or e}; free space or fix the permissions, then rerun with --resume")
     if not args.quiet:
         from .results import parse_results
 
-        outcomes = [r.outcome for r in parse_results(doc).runs]
-        n, bad = len(outcomes), outcomes.count("diverged")
-        _print(f"wrote {results_json} and results.csv: {n} runs"
-               + (f", {bad} diverged" if bad else ""))
+        for results_json, doc in zip(jsons, docs, strict=True):
+            outcomes = [r.outcome for r in parse_results(doc).runs]
+            n, bad = len(outcomes), outcomes.count("diverged")
+            _print(f"wrote {results_json} and results.csv: {n} runs"
+                   + (f", {bad} diverged" if bad else ""))
     return 0
 
 

@@ -37,10 +37,13 @@ from .mnist.run import (  # noqa: F401
     _specs_for,
     _to_train,
     _train_group,
+    convention_outputs,
     load_data,
     mean_val_acc,
     pick_learning_rates,
+    run_all_conventions,
     run_comparison,
+    run_comparisons,
 )
 
 __all__ = [
@@ -60,6 +63,9 @@ __all__ = [
     "load_data",
     "silence_stream",
     "run_comparison",
+    "run_comparisons",
+    "run_all_conventions",
+    "convention_outputs",
     "mean_val_acc",
     "pick_learning_rates",
 ]

@@ -22,9 +22,10 @@ Presets (explicit settings override them):
 
 * ``paper`` — the first paper: SGD, RMSprop, Adam, AdaGrad; lr 0.001 for all; batch 32;
   10 epochs; 3 seeds.
-  The paper does not say which framework it used; run it under both conventions with
-  ``--preset paper --out results/paper`` and ``--preset paper --conventions keras --out
-  results/paper-keras``.
+  The paper does not say which framework it used, so without ``conventions`` the CLI runs it
+  under both (:func:`run_all_conventions`): ``--preset paper --out results/paper`` writes
+  PyTorch's reading into ``results/paper`` and Keras 3's into ``results/paper-keras``;
+  ``--conventions keras`` (or ``pytorch``) runs one.
 * ``init`` — the initialization ablation: SGD and Adam at the paper's lr 0.001, batch 32,
   10 epochs, seeds 0-2, each from PyTorch's ``nn.Linear`` weights, Glorot-uniform and
   He-uniform (one stack per seed and init; every run records its ``init``).
@@ -64,6 +65,8 @@ import datetime as _dt
 import math
 import os
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,7 +78,7 @@ from .console import _Log
 from .device_data import PreparedData, prepare_data
 from .lbfgs_runner import train_lbfgs
 from .output import OutputDir, ResultsFile
-from .presets import LBFGS_DEFAULT_VARIANT, CompareConfig
+from .presets import LBFGS_DEFAULT_VARIANT, CompareConfig, ConfigError, make_config
 from .provenance import provenance
 from .records import ModelSpec, RunResult, jsonable
 from .runtime import (
@@ -333,25 +336,83 @@ def run_comparison(cfg: CompareConfig, out_dir: str | os.PathLike, *, resume: bo
     (:class:`ResultsFile`), before the data are loaded. On any interruption (``KeyboardInterrupt``,
     which the CLI also raises for SIGTERM) the runs recorded so far are saved before the
     exception goes on."""
+    return run_comparisons([(cfg, out_dir)], resume=resume, quiet=quiet, force=force)[0]
+
+
+def run_comparisons(jobs: Sequence[tuple[CompareConfig, str | os.PathLike]], *,
+                    resume: bool = False, quiet: bool = False, force: bool = False
+                    ) -> list[dict[str, Any]]:
+    """Run several comparisons one after the other, each into its own directory; returns their
+    results documents in order.
+
+    Every directory is checked and locked, and every results file checked (``resume`` and
+    ``force`` apply to each), **before the first one trains**, so a refusal of the last comes
+    before, not after, the first one's minutes of training."""
     enable_compile_cache()
-    device = pick_device(cfg.device)
+    pick_device(jobs[0][0].device)  # fail fast, before any directory is touched
     log = _Log(quiet)
-    out = OutputDir(out_dir)
+    outs: list[OutputDir] = []
+    files: list[ResultsFile] = []
     try:
-        res = ResultsFile(out, cfg, resume=resume, force=force)
-        if res.backup is not None:
-            log.line(f"--force: the previous results are kept in {res.backup}")
-        try:
-            return _run(cfg, res, device, log)
-        except BaseException:
-            if res._dirty:  # save what is recorded before the error or interrupt goes on
-                try:
-                    res.save()
-                except OSError:
-                    pass
-            raise
+        for cfg, out_dir in jobs:
+            outs.append(OutputDir(out_dir))
+            files.append(ResultsFile(outs[-1], cfg, resume=resume, force=force))
+            if files[-1].backup is not None:
+                log.line(f"--force: the previous results are kept in {files[-1].backup}")
+        docs = []
+        for (cfg, _), res in zip(jobs, files, strict=True):
+            if len(jobs) > 1:
+                log.line(f"{cfg.preset}, {cfg.conventions} conventions: {res.json_path}")
+            try:
+                docs.append(_run(cfg, res, pick_device(cfg.device), log))
+            except BaseException:
+                if res._dirty:  # save what is recorded before the error or interrupt goes on
+                    try:
+                        res.save()
+                    except OSError:
+                        pass
+                raise
+        return docs
     finally:
-        out.release()
+        for out in outs:
+            out.release()
+
+
+def convention_outputs(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Where a run under every convention writes each one: the default (``pytorch``) into
+    ``OUT`` itself, every other into the sibling ``OUT-<name>``; ``results/paper`` gives
+    ``results/paper`` and ``results/paper-keras``."""
+    from ..conventions import CONVENTIONS
+
+    text = os.fspath(out_dir)
+    if not text.strip():
+        raise ConfigError("out is empty; give a directory, e.g. out='results/paper'",
+                          param="out")
+    base = Path(text).expanduser()
+    if base.name in ("", ".", ".."):  # '.', '..', '/': name the sibling after the real folder
+        base = base.resolve()
+    if not base.name:
+        raise ConfigError(f"out {text!r} has no name to put '-keras' after; give a directory "
+                          "such as results/paper", param="out")
+    return {name: base if name == "pytorch" else base.with_name(f"{base.name}-{name}")
+            for name in CONVENTIONS}
+
+
+def run_all_conventions(preset: str, out_dir: str | os.PathLike, *, resume: bool = False,
+                        quiet: bool = False, force: bool = False, **overrides: Any
+                        ) -> dict[str, dict[str, Any]]:
+    """The comparison ``preset`` under every framework convention (PyTorch's, then Keras 3's),
+    one after the other, into :func:`convention_outputs` of ``out_dir``; returns the results
+    document per convention. This is what ``--preset paper`` without ``--conventions`` runs:
+    the paper names no framework, so both readings are the experiment."""
+    if overrides.get("conventions") is not None:
+        raise ConfigError("conventions: run_all_conventions runs every convention; call "
+                          "run_comparison for one", param="conventions")
+    outs = convention_outputs(out_dir)
+    configs = [(make_config(preset, **{**overrides, "conventions": name}), path)
+               for name, path in outs.items()]
+    docs = run_comparisons(configs, resume=resume, quiet=quiet, force=force)
+    return dict(zip(outs, docs, strict=True))
 
 
 def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
