@@ -281,6 +281,41 @@ def test_table_of_contents_opens(browser, site, width):
     assert not log["errors"], f"JavaScript errors: {log['errors']}"
 
 
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_two_panel_figures_stay_readable_on_a_phone(browser, site, width):
+    """A figure of two panels side by side (chapter 12's first) keeps 1.8 columns of width on a
+    phone, scrolling inside its own output box, while the page does not scroll sideways; on a
+    desktop it fits the column as before."""
+    page_path = "chapters/12-mnist.html"
+    if not (HTML / page_path).exists():
+        pytest.skip(f"{page_path} is not built")
+    context, page, log = _visit(browser, site, page_path, width)
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('div.cell_output > img')]"
+            ".every(i => i.complete)", timeout=20000)
+        page.wait_for_timeout(200)
+        figs = page.evaluate(
+            """() => [...document.querySelectorAll('div.cell_output > img')].map(img => ({
+                 ratio: img.naturalWidth / img.naturalHeight, wide: img.classList.contains(
+                 'optlab-wide'), shown: img.getBoundingClientRect().width,
+                 box: img.parentElement.clientWidth,
+                 scrolls: img.parentElement.scrollWidth > img.parentElement.clientWidth + 1}))""")
+        page_width = page.evaluate("() => document.documentElement.scrollWidth")
+    finally:
+        context.close()
+    assert not log["errors"], f"JavaScript errors: {log['errors']}"
+    wide = [f for f in figs if f["ratio"] > 2.2]
+    assert wide, f"no two-panel figure on {page_path}: {figs}"
+    assert all(f["wide"] for f in wide) and not any(f["wide"] for f in figs if f["ratio"] < 2)
+    for f in wide:
+        if width == "phone":
+            assert f["shown"] >= 1.7 * f["box"] and f["scrolls"], f
+        else:
+            assert f["shown"] <= f["box"] + 1 and not f["scrolls"], f
+    assert page_width <= WIDTHS[width][0] + 1, f"the page scrolls sideways: {page_width}"
+
+
 @pytest.mark.parametrize("query", ["momentum", "learning rate"])
 def test_search_snippets_show_no_tex(browser, site, query):
     context, page, log = _visit(browser, site, f"search.html?q={query}")

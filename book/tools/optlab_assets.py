@@ -39,7 +39,9 @@ presses "Run live". Without a vendored Pyodide the placeholders are removed (pag
 frame sliders) and the build says so at INFO level; a CDN is never used for Pyodide.
 
 **CSS and search.** ``book/tools/assets/optlab.css`` (outputs and code wrap, images fit the
-column) and ``optlab-search.js`` (search snippets show math as text, not TeX source).
+column), ``optlab-search.js`` (search snippets show math as text, not TeX source) and
+``optlab-figures.js`` (on a phone a figure of panels side by side keeps a readable width and
+scrolls inside its box).
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _theme_options, priority=100)
     app.add_css_file("optlab.css", priority=900)  # after the themes' CSS
     app.add_js_file("optlab-search.js", priority=900)
+    app.add_js_file("optlab-figures.js", priority=900)  # wide figures scroll on a phone
     app.connect("html-page-context", _labs, priority=800)  # before _page_assets reads scripts
     app.connect("html-page-context", _page_assets, priority=900)
     app.connect("build-finished", _write_package_bundle)
