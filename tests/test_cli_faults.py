@@ -240,6 +240,9 @@ def test_resume_continues_a_stack_from_its_checkpoint_bit_for_bit(tmp_path, monk
     (["--preset", "tuned", "--batch-size", "2000"], "less the validation split"),
     (["--seeds", "99999999999999999999,"], "seed 99999999999999999999 is out of range"),
     (["--seeds", "99999999999999999999"], "at most 10000 seeds"),
+    (["--seeds", "0"], "argument --seeds: a count of seeds must be >= 1; got 0; for the seed 0 "
+                       "alone give the list 0,"),
+    (["--select-seeds", "0"], "argument --select-seeds: a count of seeds"),
     (["--seeds=-1,"], "seed -1 is out of range"),
     (["--out", ""], "--out is empty"),
     (["--schedule", "cosine:total=-1"], "schedule 'cosine:total=-1': cosine: total must be a "

@@ -154,19 +154,22 @@ def _merge_lr(given: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _parse_seeds(text: str) -> list[int]:
-    """``3`` -> [0, 1, 2]; ``0,5`` -> [0, 5]; ``7,`` -> [7]."""
+    """``3`` -> [0, 1, 2]; ``0,5`` -> [0, 5]; ``7,`` -> [7]. Its errors follow argparse's
+    "argument --seeds: " (or --select-seeds), so they do not name the flag again."""
     try:
         if "," in text:
             return [int(s) for s in text.split(",") if s.strip()]
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--seeds {text!r}: expected a count (3) or a comma list (0,5)") from None
+            f"{text!r}: expected a count (3) or a comma list (0,5)") from None
     if n < 1:
-        raise argparse.ArgumentTypeError(f"--seeds must be >= 1; got {n}")
+        raise argparse.ArgumentTypeError(
+            f"a count of seeds must be >= 1; got {n}" + (
+                f"; for the seed {n} alone give the list {n}," if n == 0 else ""))
     if n > 10_000:
-        raise argparse.ArgumentTypeError(f"--seeds {n}: at most 10000 seeds; for one large "
-                                         f"seed give a list ({n},)")
+        raise argparse.ArgumentTypeError(f"{n} seeds: at most 10000 seeds; for the one seed "
+                                         f"{n} give a list ({n},)")
     return list(range(n))
 
 
