@@ -123,7 +123,7 @@ def test_tuned_preset_records_the_selection(tmp_path):
     (["--lr", "adam=fast"], "malformed --lr"),
     (["--lr", "lbfgs=1"], "--lr lbfgs=...: lbfgs is not among the optimizers"),
     (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--seeds", "x"], "--seeds 'x'"),
+    (["--seeds", "x"], "argument --seeds: 'x': expected a count (3) or a comma list"),
     (["--device", "tpu"], "invalid choice: 'tpu'"),
     (["--preset", "fast"], "invalid choice: 'fast'"),
     (["--frobnicate"], "unrecognized arguments: --frobnicate"),

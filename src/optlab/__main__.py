@@ -359,14 +359,14 @@ def main_compare(argv: list[str]) -> int:
             cfgs = [compare.make_config(args.preset, **{**overrides, "conventions": name})
                     for name in outs]
         else:
-            outs = {args.conventions or "pytorch": Path(args.out).expanduser()}
+            outs = {args.conventions or "pytorch": args.out}  # as given: OutputDir checks it
             cfgs = [compare.make_config(args.preset, **overrides)]
         engine.pick_device(cfgs[0].device)  # fail fast, before loading data
     except (compare.ConfigError, engine.DeviceError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     from .data import DataError
 
-    jsons = [Path(out) / "results.json" for out in outs.values()]
+    jsons = [Path(out).expanduser() / "results.json" for out in outs.values()]
     if both and not args.quiet:
         _print(f"--preset paper without --conventions: both readings, PyTorch's into {jsons[0]} "
                f"and Keras 3's into {jsons[1]}")
