@@ -256,6 +256,38 @@ def test_paper_preset_without_conventions_runs_both(tmp_path, capsys):
     assert not (tmp_path / "one-keras").exists()
 
 
+def test_a_refused_run_moves_and_removes_nothing(tmp_path, capsys):
+    """--force backs up OUT's file and clears its checkpoints only once the run is sure to start:
+    not when the Keras half's directory, or the data, then refuses the command."""
+    from optlab import compare
+
+    out = tmp_path / "p"
+    args = ["compare", "--preset", "paper", "--dataset", "synthetic", "--quiet", "--epochs", "1",
+            "--seeds", "1", "--no-compile", "--optimizers", "adagrad", "--out", str(out)]
+    assert _run(args) == 0
+    keras = tmp_path / "p-keras"
+    before = (out / "results.json").read_bytes()
+    (out / ".checkpoint-final-seed7.pt").write_bytes(b"kept")  # stands for an unfinished stack
+    for name in os.listdir(keras):
+        (keras / name).unlink()
+    keras.rmdir()
+    keras.write_text("not a directory")
+    assert _run(args + ["--force"]) == 2
+    err = capsys.readouterr().err
+    assert "p-keras (where the run under Keras 3's conventions goes, beside --out" in err
+    assert (out / "results.json").read_bytes() == before
+    assert (out / ".checkpoint-final-seed7.pt").exists() and not list(out.glob("*.bak*"))
+    keras.unlink()
+    mnist = [*args[:3], "--data-dir", str(tmp_path / "nowhere"), *args[5:], "--force"]
+    assert _run(mnist) == 2
+    assert "not found" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == before and not list(out.glob("*.bak*"))
+    with pytest.raises(compare.ConfigError, match="at least one"):
+        compare.run_comparisons([])
+    with pytest.raises(compare.ConfigError, match="give one of the two"):
+        compare.run_all_conventions("paper", out, resume=True, force=True)
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--conventions", "tf"], "invalid choice"),
     (["--init", "xavier"], "invalid choice"),

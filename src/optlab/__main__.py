@@ -217,8 +217,9 @@ def compare_parser() -> argparse.ArgumentParser:
             "presets:\n"
             "  paper  sgd, rmsprop, adam, adagrad; lr 0.001; batch 32; 10 epochs; 3 seeds "
             "(the default);\n"
-            "         without --conventions it runs both: PyTorch's into OUT, Keras 3's into\n"
-            "         OUT-keras (results/paper, results/paper-keras)\n"
+            "         --preset paper without --conventions runs both: PyTorch's into OUT,\n"
+            "         Keras 3's into OUT-keras (results/paper, results/paper-keras); with no\n"
+            "         --preset at all, one (PyTorch's, or --conventions)\n"
             "  init   sgd and adam at lr 0.001 from pytorch, glorot and he initial weights;\n"
             "         batch 32; 10 epochs; 3 seeds\n"
             f"  tuned  all {len(FIRST_ORDER)} first-order rules; lr picked from each rule's log "
@@ -371,8 +372,9 @@ def main_compare(argv: list[str]) -> int:
         _print(f"--preset paper without --conventions: both readings, PyTorch's into {jsons[0]} "
                f"and Keras 3's into {jsons[1]}")
     try:
-        docs = compare.run_comparisons(list(zip(cfgs, outs.values(), strict=True)),
-                                       resume=args.resume, quiet=args.quiet, force=args.force)
+        docs = compare.run_comparisons(
+            list(zip(cfgs, outs.values(), strict=True)), resume=args.resume, quiet=args.quiet,
+            force=args.force, names=compare.convention_names(args.out) if both else None)
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     except KeyboardInterrupt as e:

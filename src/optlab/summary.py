@@ -248,8 +248,11 @@ def paired_section(doc: dict[str, Any] | ResultsDoc) -> str:
     if n:
         p = mean_over_seeds(rdoc, best).mean
         lines += ["", f"One test accuracy on {n:,} images has a binomial standard error of "
-                      f"{100 * binomial_se(p, n):.2f} points at {_acc(p)} (the best mean here); "
-                      "a resolved difference exceeds two of them and its interval excludes 0."]
+                      f"{100 * binomial_se(p, n):.2f} points at {_acc(p)} (the best mean here). "
+                      "A resolved difference has an interval that excludes 0 and exceeds two "
+                      "such standard errors taken at the pair's own mean accuracy (the threshold "
+                      "in points is given in each resolved row). The test set is the same for "
+                      "every run, so this threshold is a conservative heuristic, not a test."]
     return "\n".join(lines)
 
 

@@ -23,18 +23,27 @@ class OutputDir:
     holds an exclusive ``flock`` (released by the kernel when the process ends, however it
     ends, so a lock left by a dead process never blocks) and the holder's PID."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, what: str | None = None):
+        """``what``: how messages name the directory (default ``out PATH``; the paper preset's
+        Keras half names itself as the sibling of ``out``, a path the user did not type)."""
         text = os.fspath(path)
         if not text.strip():
             raise ConfigError("out is empty; give a directory, e.g. out='runs/compare'",
                               param="out")
         self.path = Path(text).expanduser()
-        what = f"out {self.path}"
-        if self.path.is_symlink() and not self.path.exists():
+        what = what or f"out {self.path}"
+        try:
+            dangling = self.path.is_symlink() and not self.path.exists()
+            not_dir = self.path.exists() and not self.path.is_dir()
+        except OSError as e:  # a name too long, a path through a file
+            raise ConfigError(f"{what}: cannot use it: {e.strerror or e}; give another "
+                              "directory (a shorter name, a path of directories)",
+                              param="out") from None
+        if dangling:
             raise ConfigError(f"{what} is a link to {os.readlink(self.path)}, which does not "
                               "exist (or the link loops); give a directory, or fix the link",
                               param="out")
-        if self.path.exists() and not self.path.is_dir():
+        if not_dir:
             raise ConfigError(f"{what} is a file, not a directory; give a directory (it is "
                               "created if missing)", param="out")
         try:
@@ -107,9 +116,13 @@ class ResultsFile:
         self.backup: Path | None = None
         self.ablation = cfg.inits is not None
         self._dirty = False
+        # what the checks decide is done by begin(), once the run is sure to start: a command
+        # refused later (another directory, the data) must not have touched this one
+        self._clear_checkpoints = False
+        self._started = False
         if not (self.json_path.exists() or self.json_path.is_symlink()):
             self.on_disk: set[str] = set()
-            out.remove_checkpoints()  # of a run whose results file was removed
+            self._clear_checkpoints = True  # of a run whose results file was removed
             return
         try:
             old: dict[str, Any] | None = read_results_doc(self.json_path)
@@ -118,9 +131,8 @@ class ResultsFile:
                 raise ConfigError(str(e)) from None
             old = None
         if force:
-            self.backup = _free_backup_name(self.json_path)
-            os.replace(self.json_path, self.backup)
-            out.remove_checkpoints()
+            self.backup = _free_backup_name(self.json_path)  # moved there by begin()
+            self._clear_checkpoints = True
             self.on_disk = set()
             return
         assert old is not None
@@ -140,7 +152,7 @@ class ResultsFile:
                     f"{self.json_path} already holds {len(done)} finished run(s) of this "
                     "configuration; add resume=True to complete it, or force=True to start over "
                     "(the old file is kept as results.json.bak)")
-            out.remove_checkpoints()
+            self._clear_checkpoints = True
             self.on_disk = set()
             return
         self.previous = done
@@ -149,6 +161,17 @@ class ResultsFile:
         if old_sel:
             self.doc["selection"] = {"runs": old_sel}
         self.resumed_from = old.get("provenance", {}).get("date")
+
+    def begin(self) -> None:
+        """Carry out what the checks decided, once nothing can refuse the run any more: move the
+        file that ``force`` replaces to its backup, remove stale checkpoints. Idempotent."""
+        if self._started:
+            return
+        self._started = True
+        if self.backup is not None:
+            os.replace(self.json_path, self.backup)
+        if self._clear_checkpoints:
+            self.out.remove_checkpoints()
 
     def finished(self, run: dict[str, Any]) -> dict[str, Any] | None:
         return self.previous.get(run_key(run))

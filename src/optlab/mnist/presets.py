@@ -233,17 +233,25 @@ def make_config(preset: str | None = None, **overrides: Any) -> CompareConfig:
         raise ConfigError(f"epochs must be >= 1; got {cfg.epochs}", param="epochs")
     if cfg.batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1; got {cfg.batch_size}", param="batch_size")
-    if not cfg.seeds:
-        raise ConfigError("seeds: give at least one seed", param="seeds")
-    for seed in cfg.seeds + list(cfg.select_seeds or []):
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
-            raise ConfigError(f"seeds: seed {seed} is out of range; a seed is an integer "
-                              f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)",
-                              param="seeds")
-    twice = sorted({s for s in cfg.seeds if cfg.seeds.count(s) > 1})
-    if twice:
-        raise ConfigError(f"seeds: seed {', '.join(map(str, twice))} given twice (it would "
-                          "train the same runs again); give each seed once", param="seeds")
+    for key in ("seeds", "select_seeds"):
+        seeds = getattr(cfg, key)
+        if seeds is None and key == "select_seeds":
+            continue
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (list, tuple)):
+            raise ConfigError(f"{key}: give a list of seeds, e.g. {key}=[0, 1, 2]; got "
+                              f"{seeds!r}", param=key)
+        if not seeds:
+            raise ConfigError(f"{key}: give at least one seed", param=key)
+        for seed in seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+                raise ConfigError(f"{key}: seed {seed} is out of range; a seed is an integer "
+                                  f"in 0 .. 2**62 - 1 (it seeds 64-bit generators)", param=key)
+        twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
+        if twice:
+            raise ConfigError(f"{key}: seed {', '.join(map(str, twice))} given twice (it "
+                              "would train the same runs again); give each seed once",
+                              param=key)
+        setattr(cfg, key, list(seeds))
     if cfg.lr:
         for name, v in cfg.lr.items():
             if name != "*" and name not in cfg.optimizers:

@@ -340,25 +340,30 @@ def run_comparison(cfg: CompareConfig, out_dir: str | os.PathLike, *, resume: bo
 
 
 def run_comparisons(jobs: Sequence[tuple[CompareConfig, str | os.PathLike]], *,
-                    resume: bool = False, quiet: bool = False, force: bool = False
-                    ) -> list[dict[str, Any]]:
+                    resume: bool = False, quiet: bool = False, force: bool = False,
+                    names: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
     """Run several comparisons one after the other, each into its own directory; returns their
     results documents in order.
 
     Every directory is checked and locked, and every results file checked (``resume`` and
     ``force`` apply to each), **before the first one trains**, so a refusal of the last comes
-    before, not after, the first one's minutes of training."""
+    before, not after, the first one's minutes of training; nothing in any of them is moved
+    or removed until that one's data has loaded. ``names``: how error messages name each
+    directory (default ``out PATH``)."""
     enable_compile_cache()
+    if not jobs:
+        raise ConfigError("give at least one (config, out_dir) to run")
+    if resume and force:
+        raise ConfigError("resume=True keeps the results in out and force=True replaces them; "
+                          "give one of the two")
     pick_device(jobs[0][0].device)  # fail fast, before any directory is touched
     log = _Log(quiet)
     outs: list[OutputDir] = []
     files: list[ResultsFile] = []
     try:
-        for cfg, out_dir in jobs:
-            outs.append(OutputDir(out_dir))
+        for i, (cfg, out_dir) in enumerate(jobs):
+            outs.append(OutputDir(out_dir, names[i] if names else None))
             files.append(ResultsFile(outs[-1], cfg, resume=resume, force=force))
-            if files[-1].backup is not None:
-                log.line(f"--force: the previous results are kept in {files[-1].backup}")
         docs = []
         for (cfg, _), res in zip(jobs, files, strict=True):
             if len(jobs) > 1:
@@ -411,13 +416,26 @@ def run_all_conventions(preset: str, out_dir: str | os.PathLike, *, resume: bool
     outs = convention_outputs(out_dir)
     configs = [(make_config(preset, **{**overrides, "conventions": name}), path)
                for name, path in outs.items()]
-    docs = run_comparisons(configs, resume=resume, quiet=quiet, force=force)
+    docs = run_comparisons(configs, resume=resume, quiet=quiet, force=force,
+                           names=convention_names(out_dir))
     return dict(zip(outs, docs, strict=True))
+
+
+def convention_names(out_dir: str | os.PathLike) -> list[str | None]:
+    """How messages name each of :func:`convention_outputs`: ``out`` for the first; each
+    sibling as what it is, since the user typed only ``out``."""
+    outs = list(convention_outputs(out_dir).items())
+    title = {"keras": "Keras 3's"}
+    return [None] + [f"{path} (where the run under {title.get(name, name)} conventions goes, "
+                     f"beside out='{outs[0][1]}')" for name, path in outs[1:]]
 
 
 def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
          ) -> dict[str, Any]:
-    dataset = load_data(cfg)
+    dataset = load_data(cfg)  # a missing data set refuses the run before anything is touched
+    res.begin()
+    if res.backup is not None:
+        log.line(f"--force: the previous results are kept in {res.backup}")
     prov = provenance(device, dataset, cfg)
     if res.resumed_from is not None:
         prov["resumed_from"] = res.resumed_from
