@@ -283,36 +283,42 @@ def test_table_of_contents_opens(browser, site, width):
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_two_panel_figures_stay_readable_on_a_phone(browser, site, width):
-    """A figure of two panels side by side (chapter 12's first) keeps 1.8 columns of width on a
-    phone, scrolling inside its own output box, while the page does not scroll sideways; on a
-    desktop it fits the column as before."""
+    """A wide figure (chapter 12's two-panel ones) keeps 1.8 columns of width on a phone,
+    scrolling inside a box of its own with a visible hint under it, while the page does not
+    scroll sideways; on a desktop it fits the column and the hint is hidden."""
     page_path = "chapters/12-mnist.html"
     if not (HTML / page_path).exists():
         pytest.skip(f"{page_path} is not built")
     context, page, log = _visit(browser, site, page_path, width)
     try:
         page.wait_for_function(
-            "() => [...document.querySelectorAll('div.cell_output > img')]"
+            "() => [...document.querySelectorAll('div.cell_output img')]"
             ".every(i => i.complete)", timeout=20000)
         page.wait_for_timeout(200)
         figs = page.evaluate(
-            """() => [...document.querySelectorAll('div.cell_output > img')].map(img => ({
-                 ratio: img.naturalWidth / img.naturalHeight, wide: img.classList.contains(
-                 'optlab-wide'), shown: img.getBoundingClientRect().width,
-                 box: img.parentElement.clientWidth,
-                 scrolls: img.parentElement.scrollWidth > img.parentElement.clientWidth + 1}))""")
+            """() => [...document.querySelectorAll('div.cell_output img')].map(img => {
+                 const box = img.parentElement, hint = box.nextElementSibling;
+                 return {ratio: img.naturalWidth / img.naturalHeight,
+                   wide: img.classList.contains('optlab-wide'),
+                   boxed: box.classList.contains('optlab-wide-box'),
+                   shown: img.getBoundingClientRect().width, box: box.clientWidth,
+                   scrolls: box.scrollWidth > box.clientWidth + 1,
+                   hint: !!hint && hint.classList.contains('optlab-scroll-hint')
+                         && hint.offsetParent !== null};
+               })""")
         page_width = page.evaluate("() => document.documentElement.scrollWidth")
     finally:
         context.close()
     assert not log["errors"], f"JavaScript errors: {log['errors']}"
-    wide = [f for f in figs if f["ratio"] > 2.2]
-    assert wide, f"no two-panel figure on {page_path}: {figs}"
-    assert all(f["wide"] for f in wide) and not any(f["wide"] for f in figs if f["ratio"] < 2)
+    wide = [f for f in figs if f["ratio"] > 1.8]
+    assert len(wide) >= 4, f"too few wide figures on {page_path}: {figs}"
+    assert all(f["wide"] and f["boxed"] for f in wide)
+    assert not any(f["wide"] for f in figs if f["ratio"] < 1.8)
     for f in wide:
         if width == "phone":
-            assert f["shown"] >= 1.7 * f["box"] and f["scrolls"], f
+            assert f["shown"] >= 1.7 * f["box"] and f["scrolls"] and f["hint"], f
         else:
-            assert f["shown"] <= f["box"] + 1 and not f["scrolls"], f
+            assert f["shown"] <= f["box"] + 1 and not f["scrolls"] and not f["hint"], f
     assert page_width <= WIDTHS[width][0] + 1, f"the page scrolls sideways: {page_width}"
 
 

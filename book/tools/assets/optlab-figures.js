@@ -1,15 +1,24 @@
 // Shipped with the book by book/tools/optlab_assets.py. On a phone a figure of two or three
-// panels shrunk to the column is unreadable (its 8 pt labels end up near 3 pt). This marks each
-// output image much wider than tall as "optlab-wide"; optlab.css then gives it a readable width
-// on a narrow screen, scrolling sideways inside its own output box (the page does not scroll).
-// Checked by tests/test_site_browser.py at 390 px.
+// panels (or a wide single one) shrunk to the column is unreadable: its 8 pt labels end up near
+// 3 pt. This marks each output image much wider than tall as "optlab-wide", puts it in a box of
+// its own and adds a one-line hint after it; optlab.css then gives the figure a readable width
+// on a narrow screen, scrolling sideways inside that box (the page does not scroll), and shows
+// the hint there only. Checked by tests/test_site_browser.py at 390 px and 1280 px.
 (function () {
   "use strict";
-  var WIDE = 2.2; // width / height above which a figure is wide (two panels side by side)
+  var WIDE = 1.8; // width / height above which a figure is wide
   function mark(img) {
-    if (img.naturalHeight > 0 && img.naturalWidth > WIDE * img.naturalHeight) {
-      img.classList.add("optlab-wide");
-    }
+    if (img.classList.contains("optlab-wide")) return;
+    if (!(img.naturalHeight > 0 && img.naturalWidth > WIDE * img.naturalHeight)) return;
+    img.classList.add("optlab-wide");
+    var box = document.createElement("div");
+    box.className = "optlab-wide-box";
+    img.parentNode.insertBefore(box, img);
+    box.appendChild(img);
+    var hint = document.createElement("div");
+    hint.className = "optlab-scroll-hint";
+    hint.textContent = "\u2194 swipe the figure sideways to see all of it";
+    box.parentNode.insertBefore(hint, box.nextSibling);
   }
   function markAll() {
     document.querySelectorAll("div.cell_output > img").forEach(function (img) {
