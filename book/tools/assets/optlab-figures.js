@@ -3,7 +3,8 @@
 // 3 pt. This marks each output image much wider than tall as "optlab-wide", puts it in a box of
 // its own and adds a one-line hint after it; optlab.css then gives the figure a readable width
 // on a narrow screen, scrolling sideways inside that box (the page does not scroll), and shows
-// the hint there only. Checked by tests/test_site_browser.py at 390 px and 1280 px.
+// the hint there only. A table that scrolls sideways in its box gets the same hint. Checked by
+// tests/test_site_browser.py at 390 px and 1280 px.
 (function () {
   "use strict";
   var WIDE = 1.8; // width / height above which a figure is wide
@@ -15,12 +16,24 @@
     box.className = "optlab-wide-box";
     img.parentNode.insertBefore(box, img);
     box.appendChild(img);
+    hintAfter(box, "figure");
+  }
+  function hintAfter(el, what) {
+    var next = el.nextElementSibling;
+    if (next && next.classList.contains("optlab-scroll-hint")) return;
     var hint = document.createElement("div");
     hint.className = "optlab-scroll-hint";
-    hint.textContent = "\u2194 swipe the figure sideways to see all of it";
-    box.parentNode.insertBefore(hint, box.nextSibling);
+    hint.textContent = "\u2194 swipe the " + what + " sideways to see all of it";
+    el.parentNode.insertBefore(hint, el.nextSibling);
+  }
+  function markTables() {
+    // a table wider than its box (it scrolls inside it on a phone, optlab.css) gets the hint
+    document.querySelectorAll("article table.table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) hintAfter(table, "table");
+    });
   }
   function markAll() {
+    markTables();
     document.querySelectorAll("div.cell_output > img").forEach(function (img) {
       if (img.complete) {
         mark(img);
