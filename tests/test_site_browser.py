@@ -307,9 +307,15 @@ def test_two_panel_figures_stay_readable_on_a_phone(browser, site, width):
                          && hint.offsetParent !== null};
                })""")
         page_width = page.evaluate("() => document.documentElement.scrollWidth")
+        glued = page.evaluate(
+            """() => [...document.querySelectorAll('span.pasted-text')].map(s => [
+                 s.textContent.length, parseInt(getComputedStyle(s).fontWeight)])""")
     finally:
         context.close()
     assert not log["errors"], f"JavaScript errors: {log['errors']}"
+    # a glued number stays bold; a glued sentence does not make a wall of bold
+    assert any(n <= 60 and w >= 600 for n, w in glued)
+    assert all(w < 600 for n, w in glued if n > 60) and any(n > 60 for n, _ in glued)
     wide = [f for f in figs if f["ratio"] > 1.8]
     assert len(wide) >= 4, f"too few wide figures on {page_path}: {figs}"
     assert all(f["wide"] and f["boxed"] for f in wide)

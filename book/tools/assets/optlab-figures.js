@@ -3,8 +3,8 @@
 // 3 pt. This marks each output image much wider than tall as "optlab-wide", puts it in a box of
 // its own and adds a one-line hint after it; optlab.css then gives the figure a readable width
 // on a narrow screen, scrolling sideways inside that box (the page does not scroll), and shows
-// the hint there only. A table that scrolls sideways in its box gets the same hint. Checked by
-// tests/test_site_browser.py at 390 px and 1280 px.
+// the hint there only. A table that scrolls sideways in its box gets the same hint, and a long
+// glued sentence is not set in bold. Checked by tests/test_site_browser.py at 390 and 1280 px.
 (function () {
   "use strict";
   var WIDE = 1.8; // width / height above which a figure is wide
@@ -32,7 +32,15 @@
       if (table.scrollWidth > table.clientWidth + 1) hintAfter(table, "table");
     });
   }
+  function markLongGlue() {
+    // myst-nb sets every glued value in bold, which marks a number as computed but turns a
+    // glued sentence into a wall of bold: a long one keeps the text's weight (optlab.css)
+    document.querySelectorAll("span.pasted-text").forEach(function (span) {
+      if (span.textContent.length > 60) span.classList.add("optlab-glued-long");
+    });
+  }
   function markAll() {
+    markLongGlue();
     markTables();
     document.querySelectorAll("div.cell_output > img").forEach(function (img) {
       if (img.complete) {
