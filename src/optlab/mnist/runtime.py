@@ -108,23 +108,24 @@ def _sync(device: torch.device) -> None:
 
 # Break-even of compiling, in model-steps (models x steps), measured with
 # `python benchmarks/compile_cost.py --ks 1 4 7 --steps 300` (one thread, batches of 32, the
-# first K of sgd, rmsprop, adam, adagrad, momentum, nesterov, adamw: one rule group per model).
-# The machine was a shared 2-core VM (load average 9-17), so every figure is inflated, the
-# ratios less so; each row is (eager ms/step, compiled ms/step, first compiled step cold s /
-# warm s) -> break-even cold / warm = first-step seconds / per-step gain x K:
-#   K=1: 2.28, 1.86 (1.2x), 66.6 / 8.4 s  -> 160,000 / 20,000   (load 11-17)
-#   K=4: 8.65, 3.31 (2.6x), 69.5 / 4.8 s  ->  52,000 /  3,600   (load 9-10)
-#   K=7: 55.7, 36.6 (1.5x), 255 / 20.1 s  ->  93,000 /  7,400   (load 14-17, noisiest)
+# first K of sgd, rmsprop, adam, adagrad, momentum, nesterov, adamw: one rule group per model)
+# on a quiet 2-core VM (load average 1.4-3.1, benchmarks/measured/compile_cost_quiet.txt);
+# each row is (eager ms/step, compiled ms/step, first compiled step cold s / warm s) ->
+# break-even cold / warm = first-step seconds / per-step gain x K:
+#   K=1: 0.63, 0.32 (2.0x), 14.4 / 1.7 s  ->  45,000 / 5,200
+#   K=4: 3.50, 1.38 (2.5x), 17.2 / 2.0 s  ->  32,000 / 3,700
+#   K=7: 6.23, 3.56 (1.8x), 17.0 / 2.2 s  ->  44,000 / 5,800
 # Every K compiled to one graph (no graph breaks, no recompiles); a cold compile's time is the
-# C++ compiler on inductor's kernels (compile_file ~90% of it), a warm one's is dynamo's
-# tracing plus loading the cached module. The performance notes' quiet-machine figures (cold
-# 9-24 s, K=4 1.2 ms/step compiled against about 2.5 ms eager) give the same order for K=4
-# (15 s / 1.3 ms x 4 = 46,000). One MNIST epoch of K=4 is 7,500 model-steps: a cold compile of
-# the paper's stack pays from about 7 epochs, a warm one within the first.
+# C++ compiler on inductor's kernels, a warm one's is dynamo's tracing plus loading the cached
+# module. The same script at load 9-17 (compile_cost_k1_k7.txt) gave 52,000 / 3,600 for K=4
+# but 160,000 / 20,000 for K=1: a loaded machine slows the compiler more than the steps. One
+# MNIST epoch of K=4 is 7,500 model-steps: a cold compile of the paper's stack pays from about
+# 4-5 epochs, a warm one within the first (a whole 2-epoch run: 18.2 s eager against 17.4 s
+# compiled from a warm cache, the compiled run also paying about 2 s of first calls).
 COMPILE_BREAK_EVEN: dict[int, tuple[int, int]] = {  # smallest K of the row: (cold, warm)
-    1: (160_000, 20_000),
-    4: (52_000, 4_000),
-    7: (93_000, 7_500),
+    1: (45_000, 5_200),
+    4: (32_000, 3_700),
+    7: (44_000, 5_800),
 }
 
 
