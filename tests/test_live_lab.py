@@ -285,6 +285,8 @@ def test_lab_scenario(browser, tiny_site):
         assert error.startswith("SyntaxError (your rule, line 1)"), error
         assert "\n" not in error and len(error) < 200
         assert page.locator("svg.optlab-lab-svg polyline").count() == 3
+        status = page.locator(".optlab-lab-status").first.text_content()
+        assert status.startswith("3 rule(s)") and "1 failed" in status, status  # ran: 3, not 4
         lr5 = p.state()[0]["rules"][0]["hparams"]["lr"]
         p.set_range(".optlab-lab-lr input[type=range]", 120)
         p.wait("r => window.optlabLab.lastRequest.rules[0].hparams.lr !== r", lr5)

@@ -517,8 +517,10 @@
     state.lastLab = this;
     var errs = (answer.errors || []).filter(function (e) { return e; });
     this.showError(errs.length ? errs[0] : "");
-    this.status.textContent = req.rules.length + " rule(s) \u00d7 " + req.steps +
-      " steps in " + Math.round(t2 - t0) + " ms";
+    // count the rules that ran: one whose settings or code failed drew nothing
+    this.status.textContent = (req.rules.length - errs.length) + " rule(s) \u00d7 " +
+      req.steps + " steps in " + Math.round(t2 - t0) + " ms" +
+      (errs.length ? "; " + errs.length + " failed (the first error is below)" : "");
     this.busy = false;
     if (this.pending) {
       this.pending = false;
