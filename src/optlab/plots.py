@@ -161,8 +161,9 @@ def final_accuracy(results: Any, ax: Any = None, *, train: bool = True,
             err = np.array([[mean - v.min()], [v.max() - mean]])
             ax.bar(x[i] + off, mean, width, yerr=err, capsize=3, color=color,
                    alpha=0.55 if hatch else 0.95, hatch=hatch, edgecolor="black", linewidth=0.5)
-            ax.text(x[i] + off, mean, f"{mean:.3f}", ha="center", va="bottom", fontsize=7,
-                    rotation=90 if train else 0)
+            # the value above the error bar's top, so that the bar does not cross it
+            ax.text(x[i] + off, float(v.max()), f"{mean:.3f}", ha="center", va="bottom",
+                    fontsize=7, rotation=90 if train else 0)
     ax.set_xticks(x)
     ax.set_xticklabels([c.label for c in curves], rotation=20, ha="right")
     ax.set_ylabel("accuracy after the last epoch")
