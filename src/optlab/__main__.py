@@ -356,25 +356,21 @@ def main_compare(argv: list[str]) -> int:
     both = args.preset == "paper" and args.conventions is None  # the paper names no framework
     try:
         if both:
-            outs = compare.convention_outputs(args.out)
-            cfgs = [compare.make_config(args.preset, **{**overrides, "conventions": name})
-                    for name in outs]
-        else:
-            outs = {args.conventions or "pytorch": args.out}  # as given: OutputDir checks it
-            cfgs = [compare.make_config(args.preset, **overrides)]
-        engine.pick_device(cfgs[0].device)  # fail fast, before loading data
+            jobs, names = compare.convention_jobs(args.preset, args.out, **overrides)
+        else:  # the out as given: OutputDir checks it
+            jobs, names = [(compare.make_config(args.preset, **overrides), args.out)], None
+        engine.pick_device(jobs[0][0].device)  # fail fast, before loading data
     except (compare.ConfigError, engine.DeviceError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     from .data import DataError
 
-    jsons = [Path(out).expanduser() / "results.json" for out in outs.values()]
+    jsons = [Path(out).expanduser() / "results.json" for _, out in jobs]
     if both and not args.quiet:
         _print(f"--preset paper without --conventions: both readings, PyTorch's into {jsons[0]} "
                f"and Keras 3's into {jsons[1]}")
     try:
-        docs = compare.run_comparisons(
-            list(zip(cfgs, outs.values(), strict=True)), resume=args.resume, quiet=args.quiet,
-            force=args.force, names=compare.convention_names(args.out) if both else None)
+        docs = compare.run_comparisons(jobs, resume=args.resume, quiet=args.quiet,
+                                       force=args.force, names=names)
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     except KeyboardInterrupt as e:

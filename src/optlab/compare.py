@@ -37,7 +37,7 @@ from .mnist.run import (  # noqa: F401
     _specs_for,
     _to_train,
     _train_group,
-    convention_names,
+    convention_jobs,
     convention_outputs,
     load_data,
     mean_val_acc,
@@ -67,7 +67,7 @@ __all__ = [
     "run_comparisons",
     "run_all_conventions",
     "convention_outputs",
-    "convention_names",
+    "convention_jobs",
     "mean_val_acc",
     "pick_learning_rates",
 ]

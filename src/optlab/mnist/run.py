@@ -403,6 +403,24 @@ def convention_outputs(out_dir: str | os.PathLike) -> dict[str, Path]:
             for name in CONVENTIONS}
 
 
+def convention_jobs(preset: str, out_dir: str | os.PathLike, **overrides: Any
+                    ) -> tuple[list[tuple[CompareConfig, Path]], list[str | None]]:
+    """``preset`` under every framework convention: the ``(config, directory)`` jobs for
+    :func:`run_comparisons` (into :func:`convention_outputs` of ``out_dir``) and how error
+    messages name each directory: ``out`` for the first; each sibling as what it is, since the
+    user typed only ``out``."""
+    if overrides.get("conventions") is not None:
+        raise ConfigError("conventions: a run under every convention sets each itself; call "
+                          "run_comparison for one", param="conventions")
+    outs = list(convention_outputs(out_dir).items())
+    jobs = [(make_config(preset, **{**overrides, "conventions": name}), path)
+            for name, path in outs]
+    title = {"keras": "Keras 3's"}
+    names = [None] + [f"{path} (where the run under {title.get(name, name)} conventions goes, "
+                      f"beside out='{outs[0][1]}')" for name, path in outs[1:]]
+    return jobs, names
+
+
 def run_all_conventions(preset: str, out_dir: str | os.PathLike, *, resume: bool = False,
                         quiet: bool = False, force: bool = False, **overrides: Any
                         ) -> dict[str, dict[str, Any]]:
@@ -410,24 +428,9 @@ def run_all_conventions(preset: str, out_dir: str | os.PathLike, *, resume: bool
     one after the other, into :func:`convention_outputs` of ``out_dir``; returns the results
     document per convention. This is what ``--preset paper`` without ``--conventions`` runs:
     the paper names no framework, so both readings are the experiment."""
-    if overrides.get("conventions") is not None:
-        raise ConfigError("conventions: run_all_conventions runs every convention; call "
-                          "run_comparison for one", param="conventions")
-    outs = convention_outputs(out_dir)
-    configs = [(make_config(preset, **{**overrides, "conventions": name}), path)
-               for name, path in outs.items()]
-    docs = run_comparisons(configs, resume=resume, quiet=quiet, force=force,
-                           names=convention_names(out_dir))
-    return dict(zip(outs, docs, strict=True))
-
-
-def convention_names(out_dir: str | os.PathLike) -> list[str | None]:
-    """How messages name each of :func:`convention_outputs`: ``out`` for the first; each
-    sibling as what it is, since the user typed only ``out``."""
-    outs = list(convention_outputs(out_dir).items())
-    title = {"keras": "Keras 3's"}
-    return [None] + [f"{path} (where the run under {title.get(name, name)} conventions goes, "
-                     f"beside out='{outs[0][1]}')" for name, path in outs[1:]]
+    jobs, names = convention_jobs(preset, out_dir, **overrides)
+    docs = run_comparisons(jobs, resume=resume, quiet=quiet, force=force, names=names)
+    return {cfg.conventions: doc for (cfg, _), doc in zip(jobs, docs, strict=True)}
 
 
 def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
