@@ -374,8 +374,7 @@ def main_compare(argv: list[str]) -> int:
     except (compare.ConfigError, engine.DeviceError, DataError) as e:
         _fail(f"python -m optlab compare: error: {in_flags(e, parser)}")
     except KeyboardInterrupt as e:
-        for results_json in jsons:
-            _say_interrupted(e, results_json)
+        _say_interrupted(e, jsons)
         return 143 if isinstance(e, Terminated) else 130
     except OSError as e:  # a full disk, a directory made read-only while running
         where = " or ".join(str(j.parent) for j in jsons)
@@ -392,20 +391,25 @@ def main_compare(argv: list[str]) -> int:
     return 0
 
 
-def _say_interrupted(e: KeyboardInterrupt, results_json: Path) -> None:
-    """The one line after an interrupted compare: what is on disk, and how to go on."""
+def _say_interrupted(e: KeyboardInterrupt, results_jsons: list[Path]) -> None:
+    """The one line after an interrupted compare: what is on disk in each results file (both,
+    for the paper preset's two readings), and how to go on."""
     from .results import ResultsFormatError, finished_runs, read_results_doc
 
     what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-    try:
-        n = len(finished_runs(read_results_doc(results_json)))
-    except ResultsFormatError:
-        n = None
-    if n is None:
-        msg = f"{what}: nothing was written to {results_json}"
+    saved = []
+    for results_json in results_jsons:
+        try:
+            saved.append((len(finished_runs(read_results_doc(results_json))), results_json))
+        except ResultsFormatError:
+            pass
+    if not saved:
+        msg = f"{what}: nothing was written to {' or '.join(map(str, results_jsons))}"
     else:
-        msg = (f"{what}: {n} finished run(s) are saved in {results_json}; rerun with --resume "
-               "to complete them")
+        msg = (f"{what}: " + ", ".join(f"{n} finished run(s) saved in {path}"
+                                       for n, path in saved)
+               + "; rerun with --resume to complete the rest (an unfinished stack continues "
+               "from its last finished epoch)")
     print(f"\n{msg}", file=sys.stderr)
 
 
