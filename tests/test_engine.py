@@ -50,6 +50,31 @@ def test_handwritten_backward_equals_autograd():
     assert grad.abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("chunk", [7, 2048])
+def test_evaluate_equals_each_model_alone(chunk):
+    """The stacked evaluation (one first-layer product for all K models, chunks of rows)
+    gives each model's own mean cross-entropy and accuracy, as nn.Sequential computes them."""
+    g = torch.Generator().manual_seed(1)
+    k = 3
+    flat = torch.stack([mlp.init_flat(s, dtype=torch.float64) for s in range(k)])
+    flat[2] *= 4  # very different models, confident (some wrong) predictions
+    x = torch.rand(50, 784, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (50,), generator=g)
+    loss, acc = mlp.evaluate(flat, x, y, chunk=chunk)
+    for i in range(k):
+        logits = mlp.to_module(flat[i])(x)
+        torch.testing.assert_close(loss[i], torch.nn.functional.cross_entropy(logits, y),
+                                   rtol=0, atol=1e-12)
+        assert acc[i].item() == (logits.argmax(1) == y).double().mean().item()
+    assert len(set(acc.tolist())) > 1 and len(set(loss.tolist())) == k
+    # another architecture: sizes follow the flat layout
+    sizes = (784, 16, 10)
+    small_flat = torch.stack([mlp.init_flat(s, sizes=sizes) for s in range(2)])
+    loss2, _ = mlp.evaluate(small_flat, x.float(), y, sizes=sizes, chunk=chunk)
+    ref = torch.nn.functional.cross_entropy(mlp.to_module(small_flat[1], sizes)(x.float()), y)
+    torch.testing.assert_close(loss2[1].float(), ref, rtol=1e-6, atol=1e-6)
+
+
 def _alone(spec: ModelSpec, data: engine.PreparedData, steps: int, batch: int,
            dtype: torch.dtype) -> torch.Tensor:
     """The readable path: nn.Sequential + autograd + make_optimizer, same init and batches."""
@@ -81,9 +106,9 @@ def _stack_params(specs, data, epochs, batch, dtype, compile=False):
 
     orig = stack._epoch_metrics
 
-    def spy(flat, data_, epoch, seconds):
+    def spy(flat, data_, epoch, seconds, threads=None):
         captured["flat"] = flat.detach().clone()
-        return orig(flat, data_, epoch, seconds)
+        return orig(flat, data_, epoch, seconds, threads)
 
     stack._epoch_metrics = spy
     try:
@@ -203,18 +228,100 @@ def test_thread_rule_follows_the_measurements(monkeypatch):
     from optlab.mnist import runtime
 
     monkeypatch.setattr(runtime, "_cores", lambda: 16)
-    assert engine.default_threads(7, False, load=0.0) == 1  # eager: 1 thread, steadier
-    assert engine.default_threads(2, True, load=0.0) == 1  # small compiled stacks: no gain
-    assert engine.default_threads(4, True, load=0.0) == 2  # K=4 compiled gains from 2 threads
-    assert engine.default_threads(28, True, load=0.0) == 8  # batch-32 GEMMs split no further
-    assert engine.default_threads(28, True, jobs=4, load=0.0) == 4  # cores shared by the jobs
-    assert engine.default_threads(28, True, load=12.0) == 4  # only the idle cores
+    assert engine.default_threads(7, False, busy=0.0) == 1  # eager: 1 thread, steadier
+    assert engine.default_threads(2, True, busy=0.0) == 1  # small compiled stacks: no gain
+    assert engine.default_threads(4, True, busy=0.0) == 2  # K=4 compiled gains from 2 threads
+    assert engine.default_threads(28, True, busy=0.0) == 8  # batch-32 GEMMs split no further
+    assert engine.default_threads(28, True, jobs=4, busy=0.0) == 4  # cores shared by the jobs
+    assert engine.default_threads(28, True, busy=12.0) == 4  # only the idle cores
     monkeypatch.setattr(runtime, "_cores", lambda: 2)
-    assert engine.default_threads(28, True, load=0.0) == 2
-    assert engine.default_threads(28, True, jobs=2, load=0.0) == 1
+    assert engine.default_threads(28, True, busy=0.0) == 2
+    assert engine.default_threads(28, True, jobs=2, busy=0.0) == 1
     # busy (measured: 2 threads 15-20x slower per step at load 10 on 2 cores)
-    assert engine.default_threads(28, True, load=1.2) == 1
-    assert engine.default_threads(28, True, load=10.0) == 1
+    assert engine.default_threads(28, True, busy=1.2) == 1
+    assert engine.default_threads(28, True, busy=10.0) == 1
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
+def test_evaluation_runs_on_its_own_threads_and_gives_the_threads_back(small, monkeypatch):
+    from optlab.mnist import stack
+
+    seen: list[int] = []
+    orig = mlp.evaluate
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return orig(*a, **k)
+
+    data = engine.prepare_data(small)
+    specs = [ModelSpec("adam", {}, 0), ModelSpec("sgd", {"lr": 0.1}, 0)]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = engine.train_stack(specs, data, epochs=2, compile=False)
+        monkeypatch.setattr(stack.mlp, "evaluate", spy)
+        out = engine.train_stack(specs, data, epochs=2, compile=False, eval_threads=2)
+        assert torch.get_num_threads() == 1  # the training's setting is back
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}
+    assert out[0].info["eval_threads"] == 2 and ref[0].info["eval_threads"] == 1
+    for a, b in zip(ref, out, strict=True):
+        for ea, eb in zip(a.epochs, b.epochs, strict=True):
+            assert ea.test_acc == eb.test_acc
+            assert math.isclose(ea.train_loss, eb.train_loss, rel_tol=1e-6)
+
+
+def test_busy_cores_counts_other_work_not_this_process(monkeypatch):
+    from optlab.mnist import runtime
+
+    monkeypatch.setattr(runtime, "_cores", lambda: 2)
+    start = runtime.CpuTimes(wall=100.0, busy=50.0, own=3.0)
+    # 2 s: the cores were busy for 3.0 CPU-s, 1.8 of them this process's own
+    monkeypatch.setattr(runtime, "cpu_times", lambda: runtime.CpuTimes(102.0, 53.0, 4.8))
+    assert runtime.busy_cores(start) == 0.6
+    assert runtime.idle_cores(0.6) == 1 and runtime.idle_cores(0.4) == 2
+    assert runtime.idle_cores(7.5) == 1  # never fewer than one
+    assert runtime.eval_threads(busy=0.0) == 2 and runtime.eval_threads(jobs=2, busy=0.0) == 1
+    # the rule reads the measurement when no value is given
+    monkeypatch.setattr(runtime, "busy_cores", lambda *a, **k: 1.7)
+    assert runtime.default_threads(8, True) == 1 and runtime.eval_threads() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux CPU accounting")
+def test_busy_cores_sees_a_spinning_process_and_not_its_own_spin():
+    import subprocess
+    import sys
+    import threading
+
+    from optlab.mnist import runtime
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        other = runtime.busy_cores(min_window=1.0)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert other is not None and other >= 0.3, other  # one core's worth, minus scheduling
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    start = runtime.cpu_times()
+    worker = threading.Thread(target=burn)
+    worker.start()
+    try:
+        mine = runtime.busy_cores(start, min_window=1.0)
+    finally:
+        stop.set()
+        worker.join()
+    total = runtime.cpu_times()
+    assert start is not None and total is not None
+    spent = (total.own - start.own) / (total.wall - start.wall)
+    assert spent > 0.5  # this process did burn most of a core...
+    assert mine is not None and mine < spent - 0.3  # ...and it is not counted as other work
 
 
 def test_compile_plan_uses_the_measured_break_even_and_the_warm_cache(tmp_path, monkeypatch):

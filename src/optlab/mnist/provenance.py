@@ -43,7 +43,11 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[str, Any]:
+def provenance(device: torch.device, dataset: Any, cfg: CompareConfig,
+               busy_cores: float | None = None) -> dict[str, Any]:
+    """What a results file records of how it was made. ``busy_cores``: how many of the cores
+    other work kept busy as the command started (:func:`optlab.mnist.runtime.busy_cores`),
+    which the thread rules read."""
     import numpy as np
 
     from .. import __version__
@@ -71,7 +75,9 @@ def provenance(device: torch.device, dataset: Any, cfg: CompareConfig) -> dict[s
         "cpu_cores": _cores(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
         if hasattr(os, "getloadavg") else None,
+        "busy_cores_at_start": busy_cores,
         "threads": None,  # filled per run (each run records its own too)
+        "eval_threads": None,
         "jobs": cfg.jobs,
         "compile": None,
         "compile_cache": os.environ.get("TORCHINDUCTOR_CACHE_DIR"),

@@ -82,8 +82,12 @@ from .presets import LBFGS_DEFAULT_VARIANT, CompareConfig, ConfigError, make_con
 from .provenance import provenance
 from .records import ModelSpec, RunResult, jsonable
 from .runtime import (
+    _cores,
+    busy_cores,
+    cpu_times,
     default_threads,
     enable_compile_cache,
+    eval_threads,
     pick_device,
     set_threads,
 )
@@ -127,8 +131,8 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     """Train one stack (specs share a seed), saving after every epoch."""
     seed = specs[0].seed
     epochs = cfg.selection_epochs if phase == "selection" else cfg.epochs
-    load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
-    threads = _stack_threads(cfg, specs, data, epochs, 1, load0)
+    busy = _busy_at_start(res.doc["provenance"])
+    threads, ev_threads = _stack_threads(cfg, specs, data, epochs, 1, busy)
     names = ",".join(dict.fromkeys(s.optimizer for s in specs))
     bar = log.bar(epochs * (data.n_train // cfg.batch_size),
                   f"{phase} seed {seed} [{len(specs)} models]")
@@ -158,14 +162,16 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
                     f"{(best.epochs[-1].val_acc or best.epochs[-1].test_acc):.4f}"
                     if best else "all diverged")
         log.line(f"{phase} seed {seed} epoch {epoch}/{epochs} {secs} "
-                 f"({len(results)} models, {threads} thr) train/test acc: {accs}")
+                 f"({len(results)} models, {threads} thr"
+                 + (f", eval {ev_threads} thr" if ev_threads != threads else "")
+                 + f") train/test acc: {accs}")
         interrupt.epoch_done()
 
     t0 = time.perf_counter()
     checkpoint = res.checkpoint(phase, seed, specs[0].init)
     results = train_stack(specs, data, epochs=epochs, batch_size=cfg.batch_size,
                           compile=cfg.compile, on_epoch=on_epoch, progress=bar,
-                          checkpoint=checkpoint)
+                          checkpoint=checkpoint, eval_threads=ev_threads)
     if bar is not None:
         bar.close()
     for rec in (_run_record(r, phase, threads) for r in results):
@@ -177,24 +183,37 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     log.line(f"{phase} seed {seed} ({specs[0].init} init): {names} done in {wall:.1f} s"
              + (f" (compile {comp:.1f} s)" if comp else " (eager)"))
     res.doc["provenance"]["threads"] = threads
+    res.doc["provenance"]["eval_threads"] = ev_threads
     res.doc["provenance"]["compile"] = results[0].info.get("compile_mode")
     interrupt.unit_done()
     return [_run_record(r, phase, threads) for r in results]
 
 
+def _busy_at_start(prov: dict[str, Any]) -> float | None:
+    """The cores other work kept busy as the command started (measured), else the load
+    average then (no ``/proc/stat``)."""
+    busy = prov.get("busy_cores_at_start")
+    return busy if busy is not None else (prov.get("load_average_at_start") or [None])[0]
+
+
 def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: PreparedData,
-                   epochs: int, jobs: int, load: float | None) -> int:
-    """Sets and returns the torch threads of one stack: ``--threads``, else the measured rule
-    of :func:`optlab.default_threads` for this stack's compile plan (judged with the
-    threads a compiled run would get: inductor caches per thread count), ``jobs`` and the
-    load average ``load`` (the one at the start of the command: its own stacks raise it)."""
+                   epochs: int, jobs: int, busy: float | None) -> tuple[int, int]:
+    """Sets the torch threads of one stack's training and returns them with its evaluation's:
+    ``--threads`` for both, else the measured rules of :func:`optlab.default_threads` (for
+    this stack's compile plan, judged with the threads a compiled run would get: inductor
+    caches per thread count) and :func:`optlab.mnist.runtime.eval_threads`, for ``jobs``
+    parallel stacks and ``busy`` cores kept busy by other work as the command started (its
+    own stacks would count later)."""
     def rule(compiled: bool) -> int:
-        return cfg.threads or default_threads(len(specs), compiled, jobs, load)
+        return cfg.threads or default_threads(len(specs), compiled, jobs, busy)
 
     mode = plan_compile(specs, epochs=epochs, batch_size=cfg.batch_size,
-                               n_train=data.n_train, compile=cfg.compile,
-                               device=data.x_train.device, threads=rule(True))
-    return set_threads(rule(mode is not None))
+                        n_train=data.n_train, compile=cfg.compile,
+                        device=data.x_train.device, threads=rule(True))
+    train = set_threads(rule(mode is not None))
+    if data.x_train.device.type != "cpu":
+        return train, train
+    return train, min(_cores(), cfg.threads or eval_threads(jobs, busy))
 
 
 def _ignore_sigint() -> None:
@@ -205,18 +224,18 @@ def _ignore_sigint() -> None:
 
 
 def _stack_job(cfg: CompareConfig, specs: list[ModelSpec], jobs: int, checkpoint: str,
-               load: float | None) -> dict[str, Any]:
+               busy: float | None) -> dict[str, Any]:
     """One seed's stack in a process of its own (``--jobs``): loads the data, trains with a
     checkpoint after every epoch (so an interrupted job resumes), returns the run records."""
     enable_compile_cache()
     device = pick_device(cfg.device)
     data = prepare_data(load_data(cfg), device=device)
-    threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs, load)
+    threads, ev_threads = _stack_threads(cfg, specs, data, cfg.epochs, jobs, busy)
     t0 = time.perf_counter()
     results = train_stack(specs, data, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                          compile=cfg.compile, checkpoint=checkpoint)
+                          compile=cfg.compile, checkpoint=checkpoint, eval_threads=ev_threads)
     return {"records": [_run_record(r, "final", threads) for r in results],
-            "threads": threads, "wall": time.perf_counter() - t0,
+            "threads": threads, "eval_threads": ev_threads, "wall": time.perf_counter() - t0,
             "compile_seconds": results[0].compile_seconds,
             "compile_mode": results[0].info.get("compile_mode")}
 
@@ -237,10 +256,10 @@ def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res
                                initializer=_ignore_sigint)
     clean = False
     try:
-        load0 = (res.doc["provenance"].get("load_average_at_start") or [None])[0]
+        busy = _busy_at_start(res.doc["provenance"])
         futures = {pool.submit(_stack_job, cfg, specs, jobs,
                                str(res.checkpoint("final", specs[0].seed, specs[0].init)),
-                               load0): specs[0] for specs in stacks}
+                               busy): specs[0] for specs in stacks}
         for fut in as_completed(futures):
             first = futures[fut]
             seed = first.seed
@@ -259,6 +278,7 @@ def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res
                      f"{out['wall']:.1f} s, {out['threads']} thr"
                      + (f" (compile {comp:.1f} s)" if comp else " (eager)"))
             res.doc["provenance"]["threads"] = out["threads"]
+            res.doc["provenance"]["eval_threads"] = out["eval_threads"]
             res.doc["provenance"]["compile"] = out["compile_mode"]
             interrupt.unit_done()
         clean = True
@@ -435,11 +455,12 @@ def run_all_conventions(preset: str, out_dir: str | os.PathLike, *, resume: bool
 
 def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
          ) -> dict[str, Any]:
+    cpu_start = cpu_times()  # what other work keeps the cores busy: measured while data load
     dataset = load_data(cfg)  # a missing data set refuses the run before anything is touched
     res.begin()
     if res.backup is not None:
         log.line(f"--force: the previous results are kept in {res.backup}")
-    prov = provenance(device, dataset, cfg)
+    prov = provenance(device, dataset, cfg, busy_cores(cpu_start))
     if res.resumed_from is not None:
         prov["resumed_from"] = res.resumed_from
     res.doc["provenance"] = prov

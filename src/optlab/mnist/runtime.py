@@ -4,7 +4,9 @@ mode and its on-disk cache, and the warnings a run gives once."""
 from __future__ import annotations
 
 import os
+import time
 import warnings
+from typing import NamedTuple
 
 import torch
 
@@ -44,10 +46,83 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+class CpuTimes(NamedTuple):
+    """A reading of :func:`cpu_times`: the wall clock, the busy CPU seconds of the cores this
+    process may run on (every process's, and the hypervisor's steal time), and this
+    process's own CPU seconds (all its threads)."""
+
+    wall: float
+    busy: float
+    own: float
+
+
+def cpu_times() -> CpuTimes | None:
+    """Read ``/proc/stat`` now (Linux); ``None`` where it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            lines = f.read().splitlines()
+        allowed = os.sched_getaffinity(0)
+        tick = os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, ValueError):
+        return None
+    busy = 0
+    for line in lines:
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in allowed:
+            continue
+        f_ = [int(v) for v in rest.split()]
+        # user nice system idle iowait irq softirq steal (guest time is inside user)
+        busy += f_[0] + f_[1] + f_[2] + f_[5] + f_[6] + (f_[7] if len(f_) > 7 else 0)
+    t = os.times()
+    return CpuTimes(time.monotonic(), busy / tick, t.user + t.system)
+
+
+def busy_cores(since: CpuTimes | None = None, *, min_window: float = 0.25) -> float | None:
+    """How many of this process's cores **other** work kept busy between the reading
+    ``since`` and now: other processes, and the hypervisor's steal time on a shared VM (this
+    process's own CPU time is subtracted). With no reading, or one younger than
+    ``min_window`` seconds, it waits out the window. ``None`` where ``/proc/stat`` is missing.
+
+    This replaces the 1-minute load average of earlier versions: that average still counts a
+    job that ended 30 s ago (a benchmark's previous run made the next one take 1 thread on an
+    idle machine) and counts processes waiting for disk as busy; a fraction of a second of
+    CPU accounting measures what the run is about to share."""
+    start = since if since is not None else cpu_times()
+    if start is None:
+        return None
+    wait = min_window - (time.monotonic() - start.wall)
+    if wait > 0:
+        time.sleep(wait)
+    end = cpu_times()
+    if end is None or end.wall <= start.wall:
+        return None
+    other = (end.busy - start.busy) - (end.own - start.own)
+    return round(min(max(other / (end.wall - start.wall), 0.0), float(_cores())), 2)
+
+
+def _busy_now(busy: float | None) -> float:
+    if busy is not None:
+        return busy
+    measured = busy_cores()
+    if measured is not None:
+        return measured
+    try:  # no /proc/stat (macOS): the load average is the best there is
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover
+        return 0.0
+
+
+def idle_cores(busy: float | None = None) -> int:
+    """The cores left idle when ``busy`` of them do other work (default: measured now with
+    :func:`busy_cores`), at least 1."""
+    cores = _cores()
+    return min(cores, max(1, round(cores - _busy_now(busy))))
+
+
 def default_threads(n_models: int, compiled: bool, jobs: int = 1,
-                    load: float | None = None) -> int:
-    """Threads for one stack, by what was measured on a 2-core VM (``benchmarks/`` and the
-    performance notes):
+                    busy: float | None = None) -> int:
+    """Threads for one stack's training steps, by what was measured on a 2-core VM
+    (``benchmarks/`` and the performance notes):
 
     * an **eager** step, or a single model, is as fast or faster on 1 thread and far steadier
       (2-thread eager epochs showed 4-6x outliers whenever a vCPU was preempted);
@@ -59,19 +134,21 @@ def default_threads(n_models: int, compiled: bool, jobs: int = 1,
       5.4 / 7.3 / 6.5 ms per step on 1 thread against 107 / 104 / 132 ms on 2 (every OpenMP
       barrier waits for the preempted thread).
 
-    So: 1 thread, unless the stack is compiled and K >= 4; then the cores left idle by the
-    1-minute load average (``load``, default: now), shared by ``jobs`` parallel stacks, at
-    most one per 2 models and at most 8 (batch-32 GEMMs are too small to split further;
-    beyond 2 threads this is not measured here)."""
-    cores = _cores()
+    So: 1 thread, unless the stack is compiled and K >= 4; then the cores left idle
+    (:func:`idle_cores`; ``busy``: the cores other work keeps busy, default: measured now),
+    shared by ``jobs`` parallel stacks, at most one per 2 models and at most 8 (batch-32 GEMMs
+    are too small to split further; beyond 2 threads this is not measured here)."""
     if not compiled or n_models < 4:
         return 1
-    try:
-        busy = os.getloadavg()[0] if load is None else load
-    except (AttributeError, OSError):  # pragma: no cover
-        busy = 0.0
-    idle = min(cores, max(1, round(cores - busy)))
-    return max(1, min(idle // max(1, jobs), n_models // 2, 8))
+    return max(1, min(idle_cores(busy) // max(1, jobs), n_models // 2, 8))
+
+
+def eval_threads(jobs: int = 1, busy: float | None = None) -> int:
+    """Threads for the per-epoch evaluation: the idle cores (:func:`idle_cores`), shared by
+    ``jobs`` parallel stacks. Its matrix products are large (2,048 rows at a time), so unlike
+    the batch-32 steps they split well: K = 4, the 70,000 images, 0.71 s on 1 thread against
+    0.40 s on 2 (``python benchmarks/mnist_epoch.py --eval``)."""
+    return max(1, idle_cores(busy) // max(1, jobs))
 
 
 def set_threads(n: int) -> int:

@@ -129,11 +129,21 @@ def _remember_compiled(key: str) -> None:
 
 
 def _epoch_metrics(
-    flat: torch.Tensor, data: PreparedData, epoch: int, seconds: float
+    flat: torch.Tensor, data: PreparedData, epoch: int, seconds: float,
+    threads: int | None = None,
 ) -> list[EpochMetrics]:
+    """Every model's loss and accuracy on each evaluation set, with ``threads`` torch threads
+    (default: the training's; the setting is restored after)."""
     t0 = time.perf_counter()
-    res = {name: mlp.evaluate(flat, x, y) for name, (x, y) in data.evals.items()}
-    host = {name: (lo.cpu().tolist(), ac.cpu().tolist()) for name, (lo, ac) in res.items()}
+    train_threads = torch.get_num_threads()
+    if threads is not None and threads != train_threads:
+        torch.set_num_threads(threads)
+    try:
+        res = {name: mlp.evaluate(flat, x, y) for name, (x, y) in data.evals.items()}
+        host = {name: (lo.cpu().tolist(), ac.cpu().tolist()) for name, (lo, ac) in res.items()}
+    finally:
+        if torch.get_num_threads() != train_threads:
+            torch.set_num_threads(train_threads)
     ev = time.perf_counter() - t0
     out = []
     for k in range(flat.shape[0]):
@@ -166,6 +176,7 @@ def train_stack(
     progress: Any = None,
     checkpoint: str | os.PathLike | None = None,
     on_params: Callable[[int, torch.Tensor, list[Any]], None] | None = None,
+    eval_threads: int | None = None,
 ) -> list[RunResult]:
     """Train the models ``specs`` (all with the same seed) side by side for ``epochs`` epochs.
 
@@ -185,6 +196,10 @@ def train_stack(
     copy in the order of ``specs``, ``states[i]`` the rule state of ``specs[i]`` (its tensors
     that row's ``(P,)`` slices, its step counter a 0-d tensor). For measurements such as the
     Hessian's top eigenvalue along training (:mod:`optlab.curvature`); it must not write them.
+
+    ``eval_threads``: torch threads for the per-epoch evaluation (default: the current
+    setting, the training's). Its products are large and split well over cores, where the
+    batch-32 steps do not (:func:`optlab.mnist.runtime.eval_threads`).
     """
     if not specs:
         return []
@@ -288,7 +303,7 @@ def train_stack(
         seconds = time.perf_counter() - t0 - compile_s
         if progress is not None:
             progress.update(n_batches % 64)
-        metrics = _epoch_metrics(flat, data, epoch, seconds)
+        metrics = _epoch_metrics(flat, data, epoch, seconds, eval_threads)
         for m, running in zip(metrics, (correct.double() / n_used).cpu().tolist(), strict=True):
             m.train_acc_running = running
         for m_idx, (r, m) in enumerate(zip(results, metrics, strict=False)):
@@ -305,6 +320,7 @@ def train_stack(
                 r.compile_seconds = stepper.compile_seconds
                 r.info["compile"] = stepper.compiled
                 r.info["compile_mode"] = mode if stepper.compiled else None
+                r.info["eval_threads"] = eval_threads or torch.get_num_threads()
         if epoch == epochs:
             for m_idx, r in enumerate(results):
                 if alive[m_idx]:
