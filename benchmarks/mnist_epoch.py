@@ -9,7 +9,10 @@ Measured, side by side and interleaved (round-robin, ``--rounds`` times; the med
 (b1) optlab's engine, one model (Adam, the core's rule, compiled step);
 (b4) optlab's engine, the paper's four optimizers (SGD, RMSprop, Adam, AdaGrad) in one stack;
 (g)  the GEMM-only bound: just the step's matrix products, batched as the engine batches
-     them (K = 1 and K = 4), nothing else.
+     them (K = 1 and K = 4), nothing else;
+(e)  apart, one epoch's evaluation of the four models (training and test set): the broadcast
+     form the engine used before, and :func:`optlab.mlp.evaluate` on ``--threads`` threads and
+     on the idle cores (:func:`optlab.engine.eval_threads`), as a run evaluates.
 
 Each measurement runs ``--steps`` steps of batch 32 after a warm-up (which absorbs compilation;
 the compile time is reported apart) and is **extrapolated** to a full epoch (1875 steps). The
@@ -89,6 +92,40 @@ def engine_steps(ds, specs, steps: int) -> tuple[float, float | None]:
     return res[0].epochs[0].seconds, res[0].compile_seconds
 
 
+def broadcast_evaluate(flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine's evaluation before 30 November 2026, kept as the baseline of (e): the
+    shared input broadcast against each model's first layer (``torch.matmul`` of ``(B, 784)``
+    with ``(K, 784, 128)``), all rows in one chunk for K = 4."""
+    k = flat.shape[0]
+    logits = mlp.forward(flat, x)
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp.gather(-1, y.view(1, -1, 1).expand(k, -1, 1)).squeeze(-1)
+    return nll.mean(dim=1).double(), (logits.argmax(dim=-1) == y).double().mean(dim=1)
+
+
+def evaluation(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor, yt: torch.Tensor,
+               how: str, threads: int) -> float:
+    """(e): one epoch's evaluation of the paper's four models (the training and the test set),
+    ``how`` = ``broadcast`` (the old form) or ``engine`` (:func:`optlab.mlp.evaluate`), on
+    ``threads`` threads. Seconds, the best of 2 after a warm-up."""
+    flat = torch.stack([mlp.init_flat(s) for s in range(4)])
+    fn = broadcast_evaluate if how == "broadcast" else mlp.evaluate
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fn(flat, xt, yt)
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            fn(flat, x, y)
+            fn(flat, xt, yt)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return best
+
+
 def gemm_bound(k: int, steps: int) -> float:
     """(g): only the matrix products of ``steps`` training steps, batched as the engine does."""
     b = 32
@@ -145,17 +182,26 @@ def main(argv=None) -> int:
     print(f"compile (first step, cache at {os.environ.get('TORCHINDUCTOR_CACHE_DIR')}): "
           f"one model {compile_s['b1']:.1f} s, four models {compile_s['b4']:.1f} s", flush=True)
 
+    xt = ds.test_images.reshape(-1, 784).float() / 255
+    yt = ds.test_labels
+    ev_threads = engine.eval_threads()  # what a run on this machine would take now
     samples: dict[str, list[float]] = {k: [] for k in ("a", "b1", "b4", "g1", "g4")}
+    evals: dict[str, list[float]] = {"e_broadcast": [], "e_engine": [], "e_engine_idle": []}
     for r in range(args.rounds):
         samples["a"].append(reader_loop(x, y, args.steps))
         samples["b1"].append(engine_steps(ds, single, args.steps)[0])
         samples["b4"].append(engine_steps(ds, paper, args.steps)[0])
         samples["g1"].append(gemm_bound(1, args.steps))
         samples["g4"].append(gemm_bound(4, args.steps))
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in samples.items()),
+        evals["e_broadcast"].append(evaluation(x, y, xt, yt, "broadcast", args.threads))
+        evals["e_engine"].append(evaluation(x, y, xt, yt, "engine", args.threads))
+        evals["e_engine_idle"].append(evaluation(x, y, xt, yt, "engine", ev_threads))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s"
+                                             for k, v in {**samples, **evals}.items()),
               flush=True)
     per_epoch = {k: statistics.median(v) / args.steps * STEPS_PER_EPOCH
                  for k, v in samples.items()}
+    eval_epoch = {k: statistics.median(v) for k, v in evals.items()}
     k_of = {"a": 1, "b1": 1, "b4": 4, "g1": 1, "g4": 4}
     per_model = {k: v / k_of[k] for k, v in per_epoch.items()}
     load1 = os.getloadavg()
@@ -175,12 +221,22 @@ def main(argv=None) -> int:
           f"{four_reader / per_epoch['b4']:.2f}x  (target >= 5x)")
     print(f"engine vs GEMM-only bound: K=1 {per_epoch['b1'] / per_epoch['g1']:.2f}x, "
           f"K=4 {per_epoch['b4'] / per_epoch['g4']:.2f}x")
+    print(f"\nevaluation per epoch, the four models on the 60,000 training and 10,000 test "
+          f"images (not in the rows above):\n"
+          f"  broadcast form (before), {args.threads} thr: {eval_epoch['e_broadcast']:.2f} s\n"
+          f"  optlab.mlp.evaluate, {args.threads} thr:      {eval_epoch['e_engine']:.2f} s "
+          f"({eval_epoch['e_broadcast'] / eval_epoch['e_engine']:.2f}x)\n"
+          f"  optlab.mlp.evaluate, {ev_threads} thr (the idle cores, what a run takes): "
+          f"{eval_epoch['e_engine_idle']:.2f} s "
+          f"({eval_epoch['e_broadcast'] / eval_epoch['e_engine_idle']:.2f}x)")
     print(f"load average at end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"threads": args.threads, "steps": args.steps, "rounds": args.rounds,
                        "data": what, "samples_s": samples, "s_per_epoch": per_epoch,
                        "s_per_model_epoch": per_model, "compile_s": compile_s,
+                       "eval_s": evals, "eval_s_per_epoch": eval_epoch,
+                       "eval_threads": ev_threads,
                        "load_start": load0, "load_end": load1, "torch": torch.__version__},
                       f, indent=1)
     return 0

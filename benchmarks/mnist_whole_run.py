@@ -171,6 +171,32 @@ def _prime(cache: Path, env: dict[str, str], threads: int | None) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _breakdown(out: Path, wall: float) -> dict | None:
+    """Where (d)'s wall time went, from the results file it wrote: training steps, evaluation,
+    the first compiled call (compile), and the rest (process start, imports, data, writing,
+    exit); with the threads it chose."""
+    try:
+        doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    run = doc["runs"][0]
+    train = sum(e["seconds"] for e in run["epochs"])
+    evals = sum(e.get("eval_seconds") or 0.0 for e in run["epochs"])
+    comp = run.get("compile_seconds") or 0.0
+    prov = doc["provenance"]
+    return {"train_s": train, "eval_s": evals, "compile_s": comp,
+            "other_s": wall - train - evals - comp, "threads": prov.get("threads"),
+            "eval_threads": prov.get("eval_threads"), "compile": prov.get("compile"),
+            "busy_cores_at_start": prov.get("busy_cores_at_start")}
+
+
+def _describe(p: dict) -> str:
+    return (f"train {p['train_s']:.1f} s on {p['threads']} thr + eval {p['eval_s']:.1f} s on "
+            f"{p['eval_threads']} thr + compile {p['compile_s']:.1f} s "
+            f"({p['compile'] or 'eager'}) + start, data, writing, exit {p['other_s']:.1f} s; "
+            f"busy cores at start {p['busy_cores_at_start']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, nargs="+", default=[2, 10])
@@ -223,11 +249,13 @@ def main(argv: list[str] | None = None) -> int:
                         env_v = env
                     wall, rss, rc = _spawn(cmd, env_v)
                     label = v + (f" ({kind} cache)" if kind else "")
+                    parts = _breakdown(out, wall) if v == "d" and rc == 0 else None
                     print(f"  {epochs:>2} epochs, round {r + 1}: {label:<16} {wall:7.1f} s "
-                          f"{rss:7.0f} MiB  (load average {os.getloadavg()[0]:.1f})", flush=True)
+                          f"{rss:7.0f} MiB  (load average {os.getloadavg()[0]:.1f})"
+                          + (f"\n      {_describe(parts)}" if parts else ""), flush=True)
                     rows.append({"epochs": epochs, "round": r, "variant": v, "cache": kind,
                                  "seconds": wall, "peak_rss_mib": rss, "status": rc,
-                                 "load": os.getloadavg()[0]})
+                                 "load": os.getloadavg()[0], "breakdown": parts})
     shutil.rmtree(work, ignore_errors=True)
     labels = {"a": "(a) DataLoader + torch.optim, 4 models in turn",
               "b": "(b) hand-written loop, one randperm per epoch",

@@ -169,9 +169,10 @@ def evaluate(
     The K models share their input, so the first layer is **one** matrix product for all of
     them, :math:`x\,[W_1^{(1)} \mid \dots \mid W_1^{(K)}]`, of shape ``(B, K * 128)``,
     instead of K products of a broadcast input; the later layers are batched products.
-    Measured on one CPU thread (K = 4, the 60,000 training images): 0.61 s against 1.02 s for
-    the broadcast form (``python benchmarks/mnist_epoch.py --eval-only``); chunks of 2,048
-    rows keep the activations in cache (0.72 s for one chunk of 60,000)."""
+    Measured on one CPU thread, K = 4, one epoch's evaluation (the 60,000 training and 10,000
+    test images): 0.72 s against 1.12 s for the broadcast form (``python
+    benchmarks/mnist_epoch.py``, ``benchmarks/measured/epoch_1thread_eval.txt``); chunks of
+    2,048 rows keep the activations in cache."""
     ps = unflatten(flat, sizes)
     k, n_layers = flat.shape[0], len(ps) // 2
     w1 = ps[0].permute(1, 0, 2).reshape(ps[0].shape[1], -1)  # (784, K * 128), a copy

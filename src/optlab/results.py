@@ -14,8 +14,11 @@ A JSON object (``NaN``/``Infinity`` literals are never written nor accepted):
   ``schema_version``; they have exactly this layout and read as version 1. Any other value is
   refused with one line naming the file.
 * ``provenance`` — an object: ``command``, ``date``, ``finished`` (absent while the command
-  runs), ``git_commit``, versions, ``device``, ``device_name``, ``threads``,
-  ``load_average_at_start`` (a list of numbers or null), ``dataset``...
+  runs), ``git_commit``, versions, ``device``, ``device_name``, ``threads`` (the training's),
+  ``eval_threads`` (the per-epoch evaluation's; absent in files before it existed),
+  ``load_average_at_start`` (a list of numbers or null), ``busy_cores_at_start`` (the cores
+  other work kept busy as the command started, measured; null where not measured; absent in
+  older files), ``dataset``...
 * ``config`` — an object: the settings that define the numbers (``preset``, ``optimizers``,
   ``lr``, ``epochs``, ``seeds``, ``batch_size``, ``dataset``...). Any other key (``schedule``,
   ``clip_norm``, later ones) is kept as it is: :attr:`ResultsDoc.config` is the plain dict.

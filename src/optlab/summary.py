@@ -153,6 +153,9 @@ def provenance_line(prov: dict[str, Any]) -> str:
         details.append(f"{prov['cpu_cores']} cores")
     parts.append(device + (f" ({', '.join(details)})" if details else ""))
     parts.append(f"threads {prov.get('threads') if prov.get('threads') is not None else '?'}")
+    ev = prov.get("eval_threads")
+    if isinstance(ev, int) and not isinstance(ev, bool) and ev != prov.get("threads"):
+        parts.append(f"evaluation threads {ev}")
     if prov.get("compile") is not None:
         parts.append(f"compile {prov['compile']}")
     if prov.get("torch"):
@@ -162,6 +165,9 @@ def provenance_line(prov: dict[str, Any]) -> str:
     load = prov.get("load_average_at_start")
     if load:
         parts.append(f"load average at start {load[0]:.2f}")
+    busy = prov.get("busy_cores_at_start")
+    if isinstance(busy, (int, float)) and not isinstance(busy, bool):
+        parts.append(f"cores busy with other work at start {busy:.2f}")
     start, end = _parse_date(prov.get("date")), _parse_date(prov.get("finished"))
     if start is not None and end is not None:
         wall = (end - start).total_seconds()

@@ -146,8 +146,10 @@ def default_threads(n_models: int, compiled: bool, jobs: int = 1,
 def eval_threads(jobs: int = 1, busy: float | None = None) -> int:
     """Threads for the per-epoch evaluation: the idle cores (:func:`idle_cores`), shared by
     ``jobs`` parallel stacks. Its matrix products are large (2,048 rows at a time), so unlike
-    the batch-32 steps they split well: K = 4, the 70,000 images, 0.71 s on 1 thread against
-    0.40 s on 2 (``python benchmarks/mnist_epoch.py --eval``)."""
+    the batch-32 steps they split well: K = 4, the 70,000 images, 0.72 s on 1 thread against
+    0.38 s on 2 (``python benchmarks/mnist_epoch.py``, ``benchmarks/measured/
+    epoch_1thread_eval.txt``; one round in three stalled at 0.92 s, an OpenMP barrier waiting
+    for a preempted vCPU, still ahead of the 1.12 s of the old one-thread form)."""
     return max(1, idle_cores(busy) // max(1, jobs))
 
 
