@@ -177,13 +177,13 @@ def _breakdown(out: Path, wall: float) -> dict | None:
     exit); with the threads it chose."""
     try:
         doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        run = doc["runs"][0]
+        train = sum(e["seconds"] for e in run["epochs"])
+        evals = sum(e.get("eval_seconds") or 0.0 for e in run["epochs"])
+        comp = run.get("compile_seconds") or 0.0
+        prov = doc["provenance"]
+    except (OSError, ValueError, LookupError, TypeError):
         return None
-    run = doc["runs"][0]
-    train = sum(e["seconds"] for e in run["epochs"])
-    evals = sum(e.get("eval_seconds") or 0.0 for e in run["epochs"])
-    comp = run.get("compile_seconds") or 0.0
-    prov = doc["provenance"]
     return {"train_s": train, "eval_s": evals, "compile_s": comp,
             "other_s": wall - train - evals - comp, "threads": prov.get("threads"),
             "eval_threads": prov.get("eval_threads"), "compile": prov.get("compile"),

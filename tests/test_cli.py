@@ -169,6 +169,36 @@ def test_help_and_module_entry_point():
     assert top.returncode == 0 and "compare" in top.stdout and "data" in top.stdout
 
 
+def test_console_script_exits_like_the_module(tmp_path):
+    """The ``optlab`` script (pyproject's entry point) runs the same exit path as ``python -m
+    optlab``: the status of the command, its output flushed, its files written."""
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    entry = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]["optlab"]
+    module, func = entry.split(":")
+    code = (f"import sys; sys.argv = ['optlab'] + sys.argv[1:]; "
+            f"from {module} import {func}; {func}()")
+    out = tmp_path / "out"
+    ok = subprocess.run([sys.executable, "-c", code, "compare", "--dataset", "synthetic",
+                         "--optimizers", "sgd", "--epochs", "1", "--seeds", "0,",
+                         "--out", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote" in ok.stdout and (out / "results.json").exists()
+    bad = subprocess.run([sys.executable, "-c", code, "compare", "--epochs", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    # a reader that stops early (`| head -1`): silence and status 0, not a traceback
+    proc = subprocess.Popen([sys.executable, "-m", "optlab", "summary", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr is not None and proc.stderr.read() == b""
+
+
 def test_unfinished_runs_are_not_counted_as_diverged(tmp_path):
     from optlab import plots
 

@@ -131,7 +131,7 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     """Train one stack (specs share a seed), saving after every epoch."""
     seed = specs[0].seed
     epochs = cfg.selection_epochs if phase == "selection" else cfg.epochs
-    busy = _busy_at_start(res.doc["provenance"])
+    busy = _busy_for_stack(res.doc["provenance"])
     threads, ev_threads = _stack_threads(cfg, specs, data, epochs, 1, busy)
     names = ",".join(dict.fromkeys(s.optimizer for s in specs))
     bar = log.bar(epochs * (data.n_train // cfg.batch_size),
@@ -196,6 +196,26 @@ def _busy_at_start(prov: dict[str, Any]) -> float | None:
     return busy if busy is not None else (prov.get("load_average_at_start") or [None])[0]
 
 
+_LAST_BUSY: list[tuple[float, float | None]] = []  # (when, value) of the latest measurement
+
+
+def _remember_busy(value: float | None) -> float | None:
+    _LAST_BUSY[:] = [(time.monotonic(), value)]
+    return value
+
+
+def _busy_for_stack(prov: dict[str, Any]) -> float | None:
+    """The cores other work keeps busy, for the thread rules of the next stack: the latest
+    measurement while it is fresh (under 5 s old: the command's own, for its first stack),
+    else measured again now (0.25 s), so that a long run follows a machine that got busy or
+    idle; the start's load average where nothing can be measured."""
+    if _LAST_BUSY and time.monotonic() - _LAST_BUSY[0][0] < 5.0:
+        busy = _LAST_BUSY[0][1]
+    else:
+        busy = _remember_busy(busy_cores())
+    return busy if busy is not None else _busy_at_start(prov)
+
+
 def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: PreparedData,
                    epochs: int, jobs: int, busy: float | None) -> tuple[int, int]:
     """Sets the torch threads of one stack's training and returns them with its evaluation's:
@@ -256,7 +276,7 @@ def _train_seeds_parallel(cfg: CompareConfig, stacks: list[list[ModelSpec]], res
                                initializer=_ignore_sigint)
     clean = False
     try:
-        busy = _busy_at_start(res.doc["provenance"])
+        busy = _busy_for_stack(res.doc["provenance"])
         futures = {pool.submit(_stack_job, cfg, specs, jobs,
                                str(res.checkpoint("final", specs[0].seed, specs[0].init)),
                                busy): specs[0] for specs in stacks}
@@ -460,7 +480,7 @@ def _run(cfg: CompareConfig, res: ResultsFile, device: torch.device, log: _Log
     res.begin()
     if res.backup is not None:
         log.line(f"--force: the previous results are kept in {res.backup}")
-    prov = provenance(device, dataset, cfg, busy_cores(cpu_start))
+    prov = provenance(device, dataset, cfg, _remember_busy(busy_cores(cpu_start)))
     if res.resumed_from is not None:
         prov["resumed_from"] = res.resumed_from
     res.doc["provenance"] = prov

@@ -3,6 +3,7 @@ mode and its on-disk cache, and the warnings a run gives once."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -39,54 +40,96 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def _cpu_quota() -> float | None:
+    """The CPUs a container's cgroup allows (cgroup v2 ``cpu.max``, v1 ``cfs_quota_us``), or
+    ``None`` without a quota: Docker's ``--cpus`` and Kubernetes' limits leave the affinity
+    mask at every host CPU."""
+    for quota_file, period_file in (("/sys/fs/cgroup/cpu.max", None),
+                                    ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                                     "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            with open(quota_file, encoding="ascii") as f:
+                words = f.read().split()
+            if period_file is not None:
+                with open(period_file, encoding="ascii") as f:
+                    words += f.read().split()
+            if not words or words[0] in ("max", "-1"):
+                return None
+            return int(words[0]) / int(words[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 def _cores() -> int:
+    """The cores this process may use: its affinity mask, capped by a cgroup CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS/Windows
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return max(1, min(n, math.ceil(quota))) if quota else n
 
 
 class CpuTimes(NamedTuple):
-    """A reading of :func:`cpu_times`: the wall clock, the busy CPU seconds of the cores this
+    """A reading of :func:`cpu_times`: the wall clock, the busy CPU seconds of each core this
     process may run on (every process's, and the hypervisor's steal time), and this
     process's own CPU seconds (all its threads)."""
 
     wall: float
-    busy: float
+    busy: dict[int, float]
     own: float
 
 
+def parse_proc_stat(text: str, allowed: set[int], tick: float) -> dict[int, float] | None:
+    """Busy seconds since boot of each CPU in ``allowed``, from the text of ``/proc/stat``:
+    user + nice + system + irq + softirq + steal (guest time is already inside user and nice;
+    idle and iowait are not busy). ``None`` when a CPU of ``allowed`` has no line (a
+    virtualised ``/proc/stat`` that numbers CPUs otherwise) or a line does not parse."""
+    busy: dict[int, float] = {}
+    try:
+        for line in text.splitlines():
+            name, _, rest = line.partition(" ")
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            cpu = int(name[3:])
+            if cpu not in allowed:
+                continue
+            f = [int(v) for v in rest.split()]
+            busy[cpu] = (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] if len(f) > 7 else 0)) / tick
+    except (ValueError, IndexError):
+        return None
+    return busy if set(busy) == set(allowed) else None
+
+
 def cpu_times() -> CpuTimes | None:
-    """Read ``/proc/stat`` now (Linux); ``None`` where it cannot be read."""
+    """Read ``/proc/stat`` now (Linux); ``None`` where it cannot be read or understood."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            lines = f.read().splitlines()
-        allowed = os.sched_getaffinity(0)
-        tick = os.sysconf("SC_CLK_TCK")
+            text = f.read()
+        allowed = set(os.sched_getaffinity(0))
+        tick = float(os.sysconf("SC_CLK_TCK"))
     except (OSError, AttributeError, ValueError):
         return None
-    busy = 0
-    for line in lines:
-        name, _, rest = line.partition(" ")
-        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in allowed:
-            continue
-        f_ = [int(v) for v in rest.split()]
-        # user nice system idle iowait irq softirq steal (guest time is inside user)
-        busy += f_[0] + f_[1] + f_[2] + f_[5] + f_[6] + (f_[7] if len(f_) > 7 else 0)
+    busy = parse_proc_stat(text, allowed, tick)
+    if busy is None:
+        return None
     t = os.times()
-    return CpuTimes(time.monotonic(), busy / tick, t.user + t.system)
+    return CpuTimes(time.monotonic(), busy, t.user + t.system)
 
 
 def busy_cores(since: CpuTimes | None = None, *, min_window: float = 0.25) -> float | None:
     """How many of this process's cores **other** work kept busy between the reading
     ``since`` and now: other processes, and the hypervisor's steal time on a shared VM (this
-    process's own CPU time is subtracted). With no reading, or one younger than
-    ``min_window`` seconds, it waits out the window. ``None`` where ``/proc/stat`` is missing.
+    process's own CPU time is subtracted; only the CPUs in both readings count). With no
+    reading, or one younger than ``min_window`` seconds, it waits out the window. ``None``
+    where ``/proc/stat`` is missing or does not list this process's CPUs.
 
     This replaces the 1-minute load average of earlier versions: that average still counts a
-    job that ended 30 s ago (a benchmark's previous run made the next one take 1 thread on an
-    idle machine) and counts processes waiting for disk as busy; a fraction of a second of
-    CPU accounting measures what the run is about to share."""
+    job that ended 30 s ago (in a benchmark, the previous variant made the next run take 1
+    thread on an idle machine) and counts processes waiting for disk as busy. A reading over
+    a fraction of a second says how busy the machine is now; it is no forecast, and a run
+    measures again before each stack it trains."""
     start = since if since is not None else cpu_times()
     if start is None:
         return None
@@ -96,8 +139,12 @@ def busy_cores(since: CpuTimes | None = None, *, min_window: float = 0.25) -> fl
     end = cpu_times()
     if end is None or end.wall <= start.wall:
         return None
-    other = (end.busy - start.busy) - (end.own - start.own)
-    return round(min(max(other / (end.wall - start.wall), 0.0), float(_cores())), 2)
+    common = set(start.busy) & set(end.busy)
+    if not common:
+        return None
+    spent = sum(end.busy[c] - start.busy[c] for c in common)
+    other = spent - (end.own - start.own)
+    return round(min(max(other / (end.wall - start.wall), 0.0), float(len(common))), 2)
 
 
 def _busy_now(busy: float | None) -> float:
@@ -116,7 +163,7 @@ def idle_cores(busy: float | None = None) -> int:
     """The cores left idle when ``busy`` of them do other work (default: measured now with
     :func:`busy_cores`), at least 1."""
     cores = _cores()
-    return min(cores, max(1, round(cores - _busy_now(busy))))
+    return min(cores, max(1, math.floor(cores - _busy_now(busy) + 0.5)))
 
 
 def default_threads(n_models: int, compiled: bool, jobs: int = 1,
@@ -145,12 +192,13 @@ def default_threads(n_models: int, compiled: bool, jobs: int = 1,
 
 def eval_threads(jobs: int = 1, busy: float | None = None) -> int:
     """Threads for the per-epoch evaluation: the idle cores (:func:`idle_cores`), shared by
-    ``jobs`` parallel stacks. Its matrix products are large (2,048 rows at a time), so unlike
-    the batch-32 steps they split well: K = 4, the 70,000 images, 0.72 s on 1 thread against
-    0.38 s on 2 (``python benchmarks/mnist_epoch.py``, ``benchmarks/measured/
-    epoch_1thread_eval.txt``; one round in three stalled at 0.92 s, an OpenMP barrier waiting
-    for a preempted vCPU, still ahead of the 1.12 s of the old one-thread form)."""
-    return max(1, idle_cores(busy) // max(1, jobs))
+    ``jobs`` parallel stacks, at most 8. Its matrix products are large (2,048 rows at a time),
+    so unlike the batch-32 steps they split well: K = 4, the 70,000 images, 0.72 s on 1 thread
+    against 0.38 s on 2 on an idle 2-core VM (``python benchmarks/mnist_epoch.py``,
+    ``benchmarks/measured/epoch_1thread_eval.txt``; one round in three stalled at 0.92 s, an
+    OpenMP barrier waiting for a preempted vCPU). More than 2 threads were not measured here;
+    the cap of 8 is a guess, not a measurement."""
+    return max(1, min(idle_cores(busy) // max(1, jobs), 8))
 
 
 def set_threads(n: int) -> int:

@@ -68,7 +68,7 @@ from .compiled_step import (
 )
 from .device_data import PreparedData, data_generator
 from .records import EpochMetrics, ModelSpec, RunResult
-from .runtime import _sync, compile_mode_for
+from .runtime import _cores, _sync, compile_mode_for
 
 
 def _graph_key(specs: Sequence[ModelSpec], batch_size: int, n_train: int, dtype: torch.dtype,
@@ -198,8 +198,9 @@ def train_stack(
     Hessian's top eigenvalue along training (:mod:`optlab.curvature`); it must not write them.
 
     ``eval_threads``: torch threads for the per-epoch evaluation (default: the current
-    setting, the training's). Its products are large and split well over cores, where the
-    batch-32 steps do not (:func:`optlab.mnist.runtime.eval_threads`).
+    setting, the training's; at most the available cores). Its products are large and split
+    well over cores, where the batch-32 steps do not
+    (:func:`optlab.mnist.runtime.eval_threads`).
     """
     if not specs:
         return []
@@ -213,6 +214,12 @@ def train_stack(
     init = inits.pop()
     if any(s.optimizer == "lbfgs" for s in specs):
         raise ValueError("lbfgs is not elementwise: train it with train_lbfgs")
+    if eval_threads is not None:
+        if isinstance(eval_threads, bool) or not isinstance(eval_threads, int) \
+                or eval_threads < 1:
+            raise ValueError(f"eval_threads must be an integer >= 1 or None; got "
+                             f"{eval_threads!r}")
+        eval_threads = min(eval_threads, _cores())
     device = data.x_train.device
     order = _order_by_group(specs)
     ordered = [specs[i] for i in order]
