@@ -106,6 +106,7 @@ def test_rerun_into_a_directory_with_results_refuses_unless_forced(tmp_path, cap
     assert (out / "results.json").read_text() == first
     assert _run([*base[:-2], "--lr", "0.01", "--out", str(out), "--force"]) == 0
     assert (out / "results.json.bak").read_text() == first
+    assert (out / "results.csv.bak").exists()  # the old table went with its file
     assert _doc(out)["runs"][0]["hparams"]["lr"] == 0.01
     assert _run([*base, "--resume", "--force"]) == 2
     assert "give one of the two" in _one_line_error(capsys)
@@ -460,14 +461,21 @@ def test_summary_out_empty_is_one_line(tmp_path, capsys):
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_stdout_on_a_full_disk_is_one_line_and_compare_keeps_training(tmp_path):
     """``> /dev/full``: summary, data and the usage say so in one line (status 2); compare's
-    progress lines are not its product, so it trains and writes its results regardless."""
+    progress lines are not its product, so it trains and writes its results regardless, and
+    says in one line that the lines were lost. Neither replaces /dev/full by a file."""
     out = tmp_path / "r"
     with open("/dev/full", "w") as full:
         p = _spawn(["compare", "--dataset", "synthetic", "--no-compile", "--optimizers", "adam",
                     "--epochs", "1", "--seeds", "1", "--out", str(out)], stdout=full)
         _, err = p.communicate(timeout=120)
-        assert p.returncode == 0 and err == "", err
+        assert p.returncode == 0, err
+        assert len(err.strip().splitlines()) == 1 and "No space left on device" in err, err
+        assert "results are complete" in err
         assert [r["status"] for r in _doc(out)["runs"]] == ["ok"]
+        p = _spawn(["summary", str(out), "--out", "/dev/full"], stdout=subprocess.DEVNULL)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 2 and "not a regular file" in err, err
+        assert Path("/dev/full").is_char_device()  # still the device
         for args in (["summary", str(out)], ["--help"]):
             p = _spawn(args, stdout=full)
             _, err = p.communicate(timeout=60)
@@ -727,3 +735,22 @@ def test_curvature_resume_from_a_damaged_file_is_one_line(content, tmp_path, cap
     assert rc == 2
     assert "cannot resume: " in _one_line_error(capsys)
     assert (tmp_path / "c" / "curvature.json").read_text() == content  # left as it was
+
+
+def test_an_atomic_write_goes_through_a_link_and_never_replaces_a_device_or_fifo(tmp_path):
+    from optlab.atomic import NotARegularFileError, write_text_atomically
+
+    target = tmp_path / "target.md"
+    target.write_text("old")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    write_text_atomically(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"  # the link stays, its file changed
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(NotARegularFileError, match="not a regular file"):
+        write_text_atomically(fifo, "x")
+    assert fifo.is_fifo()
+    with pytest.raises(NotARegularFileError):
+        write_text_atomically(tmp_path, "x")  # a directory
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -236,6 +236,8 @@ def test_device_choice():
 def test_thread_rule_follows_the_measurements(monkeypatch):
     from optlab.mnist import runtime
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
     monkeypatch.setattr(runtime, "_cores", lambda: 16)
     assert engine.default_threads(7, False, busy=0.0) == 1  # eager: 1 thread, steadier
     assert engine.default_threads(2, True, busy=0.0) == 1  # small compiled stacks: no gain
@@ -304,7 +306,12 @@ def test_busy_cores_counts_other_work_not_this_process(monkeypatch):
     assert runtime.idle_cores(7.5) == 1  # never fewer than one
     assert runtime.eval_threads(busy=0.0) == 2 and runtime.eval_threads(jobs=2, busy=0.0) == 1
     monkeypatch.setattr(runtime, "_cores", lambda: 64)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert runtime.eval_threads(busy=0.0) == 8  # not measured beyond 2: capped
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's setting caps both rules
+    assert runtime.eval_threads(busy=0.0) == 3 and runtime.default_threads(28, True, busy=0.0) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "x")
+    assert runtime.eval_threads(busy=0.0) == 8
     # the rule reads the measurement when no value is given
     monkeypatch.setattr(runtime, "_cores", lambda: 2)
     monkeypatch.setattr(runtime, "busy_cores", lambda *a, **k: 1.7)

@@ -388,6 +388,13 @@ def main_compare(argv: list[str]) -> int:
             n, bad = len(outcomes), outcomes.count("diverged")
             _print(f"wrote {results_json} and results.csv: {n} runs"
                    + (f", {bad} diverged" if bad else ""))
+    from .mnist.console import OUTPUT_FAILURES
+
+    if OUTPUT_FAILURES:  # the progress lines are not compare's product: say, don't fail
+        e = OUTPUT_FAILURES[0]
+        print(f"python -m optlab compare: note: the progress lines could not be written "
+              f"({getattr(e, 'strerror', None) or e}); the results are complete in "
+              f"{' and '.join(str(j) for j in jsons)}", file=sys.stderr)
     return 0
 
 
@@ -416,10 +423,14 @@ def _say_interrupted(e: KeyboardInterrupt, results_jsons: list[Path]) -> None:
 def _print(text: str) -> None:
     """``print`` that stops (quietly) when stdout's reader has gone away."""
     from .compare import silence_stream
+    from .mnist.console import OUTPUT_FAILURES
 
     try:
         print(text, flush=True)
-    except (OSError, ValueError):  # a closed pipe, a full disk: the results are on disk anyway
+    except BrokenPipeError:  # a closed pipe: the results are on disk anyway
+        silence_stream(sys.stdout)
+    except (OSError, ValueError) as e:  # a full disk: reported once, at the end
+        OUTPUT_FAILURES.append(e)
         silence_stream(sys.stdout)
 
 
@@ -820,10 +831,14 @@ def _exit(code: int) -> None:
     if code not in (130, 143):
         import atexit
 
-        try:
-            atexit._run_exitfuncs()
-        except KeyboardInterrupt:
-            code = 130
+        # the work is done and written: a late Ctrl-C or SIGTERM must not turn that into a
+        # traceback or a death by signal while the handlers run
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except ValueError:  # pragma: no cover - not the main thread
+                pass
+        atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -843,9 +858,21 @@ def _exit(code: int) -> None:
 
 
 def cli() -> None:
-    """The ``optlab`` console script: :func:`main`, then :func:`_exit`."""
-    _exit(main())
+    """The ``optlab`` console script, and ``python -m optlab``: :func:`main`, then
+    :func:`_exit`, also when the command ended by ``SystemExit`` (argparse's ``--help`` and
+    usage errors) or by an interrupt that came too late for :func:`main` to catch."""
+    try:
+        code = main()
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt as e:
+        code = _say_stopped(sys.argv[1:], isinstance(e, Terminated))
+    _exit(code)
 
 
 if __name__ == "__main__":
-    _exit(main())
+    cli()

@@ -7,6 +7,10 @@ import os
 import sys
 from typing import Any
 
+#: Writes of progress lines that failed for another reason than a closed pipe (a full disk),
+#: in this process: the CLI reports them in one line at the end (status 2).
+OUTPUT_FAILURES: list[BaseException] = []
+
 
 class _Log:
     def __init__(self, quiet: bool):
@@ -19,8 +23,12 @@ class _Log:
         stream = sys.stderr if self.tty else sys.stdout
         try:
             print(msg, file=stream, flush=True)
-        except (OSError, ValueError):  # a closed pipe (`| head -1`), a full disk: keep training
+        except BrokenPipeError:  # its reader has gone (`| head -1`): keep training, silently
             self.quiet = True
+            silence_stream(stream)
+        except (OSError, ValueError) as e:  # a full disk: keep training, say so at the end
+            self.quiet = True
+            OUTPUT_FAILURES.append(e)
             silence_stream(stream)
 
     def bar(self, total: int, desc: str) -> Any:

@@ -164,12 +164,15 @@ class ResultsFile:
 
     def begin(self) -> None:
         """Carry out what the checks decided, once nothing can refuse the run any more: move the
-        file that ``force`` replaces to its backup, remove stale checkpoints. Idempotent."""
+        file that ``force`` replaces to its backup (``results.csv`` to its own beside it, so
+        that no table outlives its file), remove stale checkpoints. Idempotent."""
         if self._started:
             return
         self._started = True
         if self.backup is not None:
             os.replace(self.json_path, self.backup)
+            if self.csv_path.exists():  # the old table goes with the file it was made from
+                os.replace(self.csv_path, _free_backup_name(self.csv_path))
         if self._clear_checkpoints:
             self.out.remove_checkpoints()
 

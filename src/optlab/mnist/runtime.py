@@ -166,6 +166,16 @@ def idle_cores(busy: float | None = None) -> int:
     return min(cores, max(1, math.floor(cores - _busy_now(busy) + 0.5)))
 
 
+def _omp_cap() -> int:
+    """``OMP_NUM_THREADS`` when the user set it to a positive integer (torch's own default
+    honours it; so do these rules), else no cap."""
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return 1 << 30
+    return n if n >= 1 else 1 << 30
+
+
 def default_threads(n_models: int, compiled: bool, jobs: int = 1,
                     busy: float | None = None) -> int:
     """Threads for one stack's training steps, by what was measured on a 2-core VM
@@ -184,10 +194,11 @@ def default_threads(n_models: int, compiled: bool, jobs: int = 1,
     So: 1 thread, unless the stack is compiled and K >= 4; then the cores left idle
     (:func:`idle_cores`; ``busy``: the cores other work keeps busy, default: measured now),
     shared by ``jobs`` parallel stacks, at most one per 2 models and at most 8 (batch-32 GEMMs
-    are too small to split further; beyond 2 threads this is not measured here)."""
+    are too small to split further; beyond 2 threads this is not measured here), and at most
+    ``OMP_NUM_THREADS`` when it is set."""
     if not compiled or n_models < 4:
         return 1
-    return max(1, min(idle_cores(busy) // max(1, jobs), n_models // 2, 8))
+    return max(1, min(idle_cores(busy) // max(1, jobs), n_models // 2, 8, _omp_cap()))
 
 
 def eval_threads(jobs: int = 1, busy: float | None = None) -> int:
@@ -197,8 +208,8 @@ def eval_threads(jobs: int = 1, busy: float | None = None) -> int:
     against 0.38 s on 2 on an idle 2-core VM (``python benchmarks/mnist_epoch.py``,
     ``benchmarks/measured/epoch_1thread_eval.txt``; one round in three stalled at 0.92 s, an
     OpenMP barrier waiting for a preempted vCPU). More than 2 threads were not measured here;
-    the cap of 8 is a guess, not a measurement."""
-    return max(1, min(idle_cores(busy) // max(1, jobs), 8))
+    the cap of 8 is a guess, not a measurement. ``OMP_NUM_THREADS``, when set, caps it too."""
+    return max(1, min(idle_cores(busy) // max(1, jobs), 8, _omp_cap()))
 
 
 def set_threads(n: int) -> int:
