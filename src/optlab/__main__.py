@@ -391,9 +391,9 @@ def main_compare(argv: list[str]) -> int:
     from .mnist.console import OUTPUT_FAILURES
 
     if OUTPUT_FAILURES:  # the progress lines are not compare's product: say, don't fail
-        e = OUTPUT_FAILURES[0]
+        failure = OUTPUT_FAILURES[0]
         print(f"python -m optlab compare: note: the progress lines could not be written "
-              f"({getattr(e, 'strerror', None) or e}); the results are complete in "
+              f"({getattr(failure, 'strerror', None) or failure}); the results are complete in "
               f"{' and '.join(str(j) for j in jsons)}", file=sys.stderr)
     return 0
 
