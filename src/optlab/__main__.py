@@ -421,17 +421,11 @@ def _say_interrupted(e: KeyboardInterrupt, results_jsons: list[Path]) -> None:
 
 
 def _print(text: str) -> None:
-    """``print`` that stops (quietly) when stdout's reader has gone away."""
-    from .compare import silence_stream
-    from .mnist.console import OUTPUT_FAILURES
+    """``print`` that stops (quietly) when stdout's reader has gone away; a full disk is
+    noted and reported at the end (:func:`optlab.mnist.console.print_line`)."""
+    from .mnist.console import print_line
 
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:  # a closed pipe: the results are on disk anyway
-        silence_stream(sys.stdout)
-    except (OSError, ValueError) as e:  # a full disk: reported once, at the end
-        OUTPUT_FAILURES.append(e)
-        silence_stream(sys.stdout)
+    print_line(text, sys.stdout)
 
 
 def summary_parser() -> argparse.ArgumentParser:

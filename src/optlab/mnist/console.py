@@ -8,8 +8,23 @@ import sys
 from typing import Any
 
 #: Writes of progress lines that failed for another reason than a closed pipe (a full disk),
-#: in this process: the CLI reports them in one line at the end (status 2).
+#: in this process: the CLI says so in one line at the end (the results are complete).
 OUTPUT_FAILURES: list[BaseException] = []
+
+
+def print_line(msg: str, stream: Any) -> bool:
+    """Print ``msg`` to ``stream`` and flush; ``False`` if the stream failed, which is then
+    silenced (:func:`silence_stream`): a closed pipe (``| head -1``) quietly, a full disk
+    noted in :data:`OUTPUT_FAILURES`. Either way the caller's work goes on."""
+    try:
+        print(msg, file=stream, flush=True)
+        return True
+    except BrokenPipeError:
+        pass
+    except (OSError, ValueError) as e:
+        OUTPUT_FAILURES.append(e)
+    silence_stream(stream)
+    return False
 
 
 class _Log:
@@ -20,16 +35,8 @@ class _Log:
     def line(self, msg: str) -> None:
         if self.quiet:
             return
-        stream = sys.stderr if self.tty else sys.stdout
-        try:
-            print(msg, file=stream, flush=True)
-        except BrokenPipeError:  # its reader has gone (`| head -1`): keep training, silently
-            self.quiet = True
-            silence_stream(stream)
-        except (OSError, ValueError) as e:  # a full disk: keep training, say so at the end
-            self.quiet = True
-            OUTPUT_FAILURES.append(e)
-            silence_stream(stream)
+        if not print_line(msg, sys.stderr if self.tty else sys.stdout):
+            self.quiet = True  # keep training
 
     def bar(self, total: int, desc: str) -> Any:
         if self.quiet or not self.tty:

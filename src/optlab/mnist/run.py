@@ -189,13 +189,6 @@ def _train_group(cfg, specs, data, res, log, phase, section, interrupt, device_d
     return [_run_record(r, phase, threads) for r in results]
 
 
-def _busy_at_start(prov: dict[str, Any]) -> float | None:
-    """The cores other work kept busy as the command started (measured), else the load
-    average then (no ``/proc/stat``)."""
-    busy = prov.get("busy_cores_at_start")
-    return busy if busy is not None else (prov.get("load_average_at_start") or [None])[0]
-
-
 _LAST_BUSY: list[tuple[float, float | None]] = []  # (when, value) of the latest measurement
 
 
@@ -208,12 +201,12 @@ def _busy_for_stack(prov: dict[str, Any]) -> float | None:
     """The cores other work keeps busy, for the thread rules of the next stack: the latest
     measurement while it is fresh (under 5 s old: the command's own, for its first stack),
     else measured again now (0.25 s), so that a long run follows a machine that got busy or
-    idle; the start's load average where nothing can be measured."""
-    if _LAST_BUSY and time.monotonic() - _LAST_BUSY[0][0] < 5.0:
-        busy = _LAST_BUSY[0][1]
-    else:
-        busy = _remember_busy(busy_cores())
-    return busy if busy is not None else _busy_at_start(prov)
+    idle; where nothing can be measured, the load average as the command started (its own
+    stacks raise the later ones)."""
+    if not _LAST_BUSY or time.monotonic() - _LAST_BUSY[0][0] >= 5.0:
+        _remember_busy(busy_cores())
+    busy = _LAST_BUSY[0][1]
+    return busy if busy is not None else (prov.get("load_average_at_start") or [None])[0]
 
 
 def _stack_threads(cfg: CompareConfig, specs: list[ModelSpec], data: PreparedData,
